@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "svirt",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SELinux", targets: ["SELinux"]),
+        .library(name: "SELinuxPolicy", targets: ["SELinuxPolicy"]),
+        .library(name: "SVirt", targets: ["SVirt"]),
+        .library(name: "SVirtLinux", targets: ["SVirtLinux"]),
+        .executable(name: "svirt", targets: ["svirt"]),
+        .executable(name: "svirt-bench", targets: ["svirt-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        .target(name: "SELinux", swiftSettings: strict),
+        .target(name: "SELinuxPolicy", dependencies: ["SELinux"], swiftSettings: strict),
+        .target(name: "SVirt", dependencies: ["SELinux", "SELinuxPolicy"], swiftSettings: strict),
+        .target(name: "CSVirt"),
+        .target(
+            name: "SVirtLinux",
+            dependencies: [
+                "SVirt", "CSVirt",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "SVirtCommands",
+            dependencies: [
+                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "svirt", dependencies: ["SVirtCommands"], swiftSettings: strict),
+        .executableTarget(
+            name: "svirt-bench",
+            dependencies: ["SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux"],
+            swiftSettings: strict),
+        .testTarget(name: "SELinuxTests", dependencies: ["SELinux"], swiftSettings: strict),
+        .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy"], swiftSettings: strict),
+        .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),
+        .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "CSVirt"], swiftSettings: strict),
+        .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,73 @@
+#define _GNU_SOURCE
+#include "csvirt.h"
+
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#ifndef __NR_landlock_create_ruleset
+#define __NR_landlock_create_ruleset 444
+#endif
+#ifndef __NR_landlock_add_rule
+#define __NR_landlock_add_rule 445
+#endif
+#ifndef __NR_landlock_restrict_self
+#define __NR_landlock_restrict_self 446
+#endif
+#define SVIRT_LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#define SVIRT_KVM_GET_API_VERSION 0xAE00
+
+ssize_t svirt_getxattr(const char *path, const char *name, void *value, size_t size, int follow) {
+    return follow ? getxattr(path, name, value, size) : lgetxattr(path, name, value, size);
+}
+
+int svirt_setxattr(const char *path, const char *name, const void *value, size_t size, int flags, int follow) {
+    return follow ? setxattr(path, name, value, size, flags) : lsetxattr(path, name, value, size, flags);
+}
+
+int svirt_removexattr(const char *path, const char *name, int follow) {
+    return follow ? removexattr(path, name) : lremovexattr(path, name);
+}
+
+ssize_t svirt_listxattr(const char *path, char *list, size_t size, int follow) {
+    return follow ? listxattr(path, list, size) : llistxattr(path, list, size);
+}
+
+ssize_t svirt_fgetxattr(int fd, const char *name, void *value, size_t size) {
+    return fgetxattr(fd, name, value, size);
+}
+
+int svirt_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}
+
+int svirt_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+
+ssize_t svirt_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
+
+int svirt_xattr_create_flag(void) { return XATTR_CREATE; }
+int svirt_xattr_replace_flag(void) { return XATTR_REPLACE; }
+
+int svirt_landlock_abi_version(void) {
+    return (int)syscall(__NR_landlock_create_ruleset, NULL, 0, SVIRT_LANDLOCK_CREATE_RULESET_VERSION);
+}
+
+int svirt_landlock_create_ruleset(const void *attr, size_t size, uint32_t flags) {
+    return (int)syscall(__NR_landlock_create_ruleset, attr, size, flags);
+}
+
+int svirt_landlock_add_rule(int ruleset_fd, int rule_type, const void *rule_attr, uint32_t flags) {
+    return (int)syscall(__NR_landlock_add_rule, ruleset_fd, rule_type, rule_attr, flags);
+}
+
+int svirt_landlock_restrict_self(int ruleset_fd, uint32_t flags) {
+    return (int)syscall(__NR_landlock_restrict_self, ruleset_fd, flags);
+}
+
+int svirt_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int svirt_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
+
+int svirt_kvm_api_version(int fd) { return ioctl(fd, SVIRT_KVM_GET_API_VERSION, 0); }

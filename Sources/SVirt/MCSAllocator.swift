@@ -1,0 +1,225 @@
+import SELinux
+
+/// Hands out unique MCS category pairs and checks reservations for dominance.
+///
+/// - A pair is drawn uniformly among the free pairs with one random number, whatever the occupancy
+///   (`RankBitmap.selectFree`). A full pool throws `SVirtError.exhausted` with the counts.
+/// - Reservations are keyed by canonical level. A level that equals, dominates or is dominated by a reserved
+///   level is refused, naming the holder. Pool pairs that conflict with a reservation are blocked.
+/// - A released level cools down: pairs that dominate it stay blocked until `coolDown` seconds pass, or until
+///   nothing else is free; then the oldest cooling pair goes first.
+///
+/// This is a value type with no I/O. The registries build one from their stored rows, inside their own
+/// transaction, and store what it decides.
+public struct MCSAllocator: Sendable {
+    public let pool: CategoryPool
+    public var coolDown: Double
+
+    private var blocked: RankBitmap
+    /// For each pair rank, how many reservations conflict with it. Sparse: most pairs have none.
+    private var blockers: [Int: UInt32] = [:]
+    /// Cooling pairs by rank, with the time they were released.
+    private var coolingSince: [Int: Double] = [:]
+    private var coolingLevels: [SecurityLevel: CoolingLevel] = [:]
+    public private(set) var reservations: [SecurityLevel: Reservation] = [:]
+
+    public init(pool: CategoryPool, coolDown: Double = 3600) {
+        self.pool = pool
+        self.coolDown = coolDown
+        self.blocked = RankBitmap(count: pool.pairCount)
+    }
+
+    // MARK: Queries
+
+    /// Pairs that can be handed out now without touching cooling pairs.
+    public var freePairs: Int { blocked.freeCount }
+
+    public var cooling: [CoolingLevel] { Array(coolingLevels.values) }
+
+    public func statistics() -> MCSStatistics {
+        MCSStatistics(pool: pool.description, categories: pool.categories.count, pairs: pool.pairCount,
+                      reservations: reservations.count, blockedPairs: blockers.count,
+                      coolingPairs: coolingSince.keys.filter { blockers[$0] == nil }.count,
+                      freePairs: blocked.freeCount, coolDownSeconds: coolDown)
+    }
+
+    // MARK: Allocation
+
+    /// Reserves a fresh pair for `owner` and returns its level.
+    public mutating func allocate(owner: String, kind: Reservation.Kind = .admin, process: ProcessIdentity? = nil,
+                                  now: Double, host: String? = nil,
+                                  using rng: inout some RandomNumberGenerator) throws -> SecurityLevel {
+        expireCooling(now: now)
+        let rank: Int
+        if blocked.freeCount > 0 {
+            rank = blocked.selectFree(Int.random(in: 0..<blocked.freeCount, using: &rng))
+        } else if let oldest = coolingSince.filter({ blockers[$0.key] == nil })
+                    .min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key {
+            rank = oldest
+        } else {
+            let s = statistics()
+            throw SVirtError(.exhausted,
+                             "no free category pair: all \(s.pairs) pairs of \(pool) are taken "
+                             + "(\(s.reservations) reservations block \(s.blockedPairs) pairs); release a level with "
+                             + "'svirt mcs release LEVEL', stop a VM, or widen the pool with --categories")
+        }
+        let level = pool.level(atRank: rank)
+        consumeCooling(pairLevel: level)
+        try insert(Reservation(level: level, owner: owner, kind: kind, process: process, createdAt: now, host: host))
+        return level
+    }
+
+    /// Reserves a given level (a static label, or a running VM found again). Refused when it equals, dominates
+    /// or is dominated by a reserved level, or has no categories.
+    public mutating func reserve(_ reservation: Reservation) throws {
+        try Self.checkReservable(reservation.level, against: reservations.values)
+        consumeCooling(pairLevel: reservation.level)
+        try insert(reservation)
+    }
+
+    /// Throws unless `level` can be reserved beside `existing`: it needs categories, and it must not equal,
+    /// dominate or be dominated by any reserved level. The error names the holder.
+    public static func checkReservable<S: Sequence<Reservation>>(_ level: SecurityLevel, against existing: S) throws {
+        guard !level.categories.isEmpty else {
+            throw SVirtError(.invalidLevel,
+                             "cannot reserve '\(level)': a level without categories is dominated by every VM's level, "
+                             + "so it isolates nothing; use a level with two categories such as \(level):c1,c2")
+        }
+        for other in existing where other.level.isComparable(with: level) {
+            throw SVirtError(.levelConflict, conflictMessage(level, other))
+        }
+    }
+
+    /// Records a reservation read back from a store, without checking conflicts (the store checked them when
+    /// it was made). Used by registries to rebuild state.
+    public mutating func restore(_ reservation: Reservation) {
+        if reservations[reservation.level] != nil { return }
+        reservations[reservation.level] = reservation
+        forEachConflictingRank(reservation.level) { rank in
+            let n = blockers[rank, default: 0]
+            blockers[rank] = n + 1
+            if n == 0 { blocked.block(rank) }
+        }
+    }
+
+    /// Records a cooling level read back from a store.
+    public mutating func restoreCooling(_ c: CoolingLevel) {
+        addCooling(c)
+    }
+
+    /// Releases a reservation. Its level starts cooling down at `now`. Returns the released reservation.
+    @discardableResult
+    public mutating func release(_ level: SecurityLevel, now: Double) throws -> Reservation {
+        guard let r = reservations.removeValue(forKey: level) else {
+            throw SVirtError(.notReserved, "'\(level)' is not reserved; 'svirt mcs list' shows the reserved levels")
+        }
+        forEachConflictingRank(level) { rank in
+            let n = blockers[rank, default: 0]
+            if n <= 1 {
+                blockers[rank] = nil
+                if coolingSince[rank] == nil { blocked.unblock(rank) }
+            } else {
+                blockers[rank] = n - 1
+            }
+        }
+        addCooling(CoolingLevel(level: level, releasedAt: now, owner: r.owner))
+        return r
+    }
+
+    /// Cooling levels whose cool-down has passed at `now`; registries delete them.
+    public func expiredCooling(now: Double) -> [CoolingLevel] {
+        coolingLevels.values.filter { $0.releasedAt + coolDown <= now }
+    }
+
+    // MARK: Internals
+
+    private mutating func insert(_ r: Reservation) throws {
+        restore(r)
+    }
+
+    static func conflictMessage(_ level: SecurityLevel, _ other: Reservation) -> String {
+        let how: String
+        switch level.relation(to: other.level) {
+        case .equal: how = "it is already reserved"
+        case .dominates: how = "it dominates '\(other.level)', so that VM's files would be open to it"
+        case .dominatedBy: how = "it is dominated by '\(other.level)', so its files would be open to that VM"
+        case .incomparable: how = "the levels overlap"
+        }
+        let holder = other.kind == .domain ? "VM '\(other.owner)'" : "'\(other.owner)'"
+        return "cannot reserve '\(level)': \(how), held by \(holder); choose a level with categories no other VM uses"
+    }
+
+    private mutating func addCooling(_ c: CoolingLevel) {
+        guard pool.sensitivity >= c.level.sensitivity else { return }
+        coolingLevels[c.level] = c
+        forEachDominatingPair(c.level) { rank in
+            if let old = coolingSince[rank], old >= c.releasedAt { return }
+            if coolingSince[rank] == nil, blockers[rank] == nil { blocked.block(rank) }
+            coolingSince[rank] = max(coolingSince[rank] ?? 0, c.releasedAt)
+        }
+    }
+
+    private mutating func expireCooling(now: Double) {
+        let expired = expiredCooling(now: now)
+        guard !expired.isEmpty else { return }
+        for c in expired { coolingLevels[c.level] = nil }
+        rebuildCooling()
+    }
+
+    /// Handing out `pairLevel` consumes the cooling levels it dominates.
+    private mutating func consumeCooling(pairLevel: SecurityLevel) {
+        let consumed = coolingLevels.keys.filter { pairLevel.dominates($0) }
+        guard !consumed.isEmpty else { return }
+        for l in consumed { coolingLevels[l] = nil }
+        rebuildCooling()
+    }
+
+    private mutating func rebuildCooling() {
+        for rank in coolingSince.keys where blockers[rank] == nil { blocked.unblock(rank) }
+        coolingSince = [:]
+        let levels = coolingLevels.values.sorted { $0.releasedAt < $1.releasedAt }
+        coolingLevels = [:]
+        for c in levels { addCooling(c) }
+    }
+
+    /// Calls `body` once with the rank of every pool pair that equals, dominates or is dominated by `level`.
+    func forEachConflictingRank(_ level: SecurityLevel, _ body: (Int) -> Void) {
+        switch level.categories.count {
+        case 2:
+            // The pair itself, whichever level has the higher sensitivity.
+            var it = level.categories.makeIterator()
+            if let a = it.next(), let b = it.next(), let r = pool.rank(of: a, b) { body(r) }
+        case 0, 1:
+            forEachDominatingPair(level, body)
+        default:
+            forEachDominatedPair(level, body)
+        }
+    }
+
+    /// Pool pairs that `level` dominates: pairs inside its categories, when its sensitivity is high enough.
+    func forEachDominatedPair(_ level: SecurityLevel, _ body: (Int) -> Void) {
+        guard level.sensitivity >= pool.sensitivity else { return }
+        let positions = level.categories.compactMap { pool.position(of: $0) }
+        guard positions.count >= 2 else { return }
+        for j in 1..<positions.count {
+            for i in 0..<j { body(CategoryPool.rank(positions[i], positions[j])) }
+        }
+    }
+
+    /// Pool pairs that dominate `level`: pairs that contain all its categories (it has at most two of them).
+    func forEachDominatingPair(_ level: SecurityLevel, _ body: (Int) -> Void) {
+        guard pool.sensitivity >= level.sensitivity else { return }
+        let cats = Array(level.categories)
+        switch cats.count {
+        case 0:
+            for r in 0..<pool.pairCount { body(r) }
+        case 1:
+            guard let p = pool.position(of: cats[0]) else { return }
+            for q in 0..<pool.categories.count where q != p { body(CategoryPool.rank(min(p, q), max(p, q))) }
+        case 2:
+            if let r = pool.rank(of: cats[0], cats[1]) { body(r) }
+        default:
+            return
+        }
+    }
+}

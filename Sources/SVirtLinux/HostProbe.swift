@@ -1,0 +1,99 @@
+import CSVirt
+import Foundation
+import Glibc
+import SVirt
+
+/// What the running kernel offers svirt: SELinux (from selinuxfs, never from `/etc/selinux/config`),
+/// Landlock, KVM, and whether security labels can be written.
+public struct HostProbe: Sendable {
+    /// The kernel's SELinux state.
+    public enum SELinuxState: String, Sendable, Codable {
+        case disabled, permissive, enforcing
+    }
+
+    /// The confinement mechanism svirt would use for a VM.
+    public enum Mechanism: String, Sendable, Codable {
+        /// The kernel enforces SELinux labels (enforcing).
+        case selinux
+        /// SELinux is on but permissive: labels are set, denials are only logged.
+        case selinuxPermissive = "selinux-permissive"
+        /// SELinux is off; each VM runs in a Landlock ruleset derived from its labels.
+        case landlock
+        /// Nothing confines VMs; starts refuse unless `--unconfined`.
+        case none
+    }
+
+    public var procRoot: String
+
+    public init(procRoot: String = "/proc") { self.procRoot = procRoot }
+
+    /// The selinuxfs mount point, from the mount table.
+    public func selinuxfsMount() -> String? {
+        guard let text = try? String(contentsOfFile: "\(procRoot)/self/mounts", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count >= 3, f[2] == "selinuxfs" { return String(f[1]) }
+        }
+        return nil
+    }
+
+    /// SELinux as the kernel runs it: disabled without selinuxfs, else `enforce` says 1 or 0.
+    public func selinux() -> SELinuxState {
+        guard let mount = selinuxfsMount(),
+              let text = try? String(contentsOfFile: "\(mount)/enforce", encoding: .utf8) else { return .disabled }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines) == "1" ? .enforcing : .permissive
+    }
+
+    /// The Landlock ABI version, or nil with the reason.
+    public func landlock() -> (abi: Int?, reason: String) {
+        let v = svirt_landlock_abi_version()
+        if v > 0 { return (Int(v), "available") }
+        switch errno {
+        case ENOSYS: return (nil, "the kernel was built without Landlock")
+        case EOPNOTSUPP: return (nil, "Landlock is disabled at boot (add landlock to lsm=)")
+        default: return (nil, "landlock_create_ruleset: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether `/dev/kvm` can be opened read-write and answers KVM_GET_API_VERSION with 12.
+    public func kvm(device: String = "/dev/kvm") -> (usable: Bool, reason: String) {
+        let fd = open(device, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return (false, "cannot open \(device): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let v = svirt_kvm_api_version(fd)
+        guard v == 12 else { return (false, "\(device) answers API version \(v), expected 12") }
+        return (true, "\(device) API version 12")
+    }
+
+    /// Whether svirt can write `security.selinux` and its `trusted.svirt.*` records on files in `directory`.
+    public func labelsWritable(in directory: String) -> (writable: Bool, reason: String) {
+        let path = "\(directory)/.svirt-probe-\(getpid())"
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return (false, "cannot create a file in \(directory): \(String(cString: strerror(errno)))") }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        let label = Array("system_u:object_r:svirt_image_t:s0".utf8)
+        do {
+            try ExtendedAttributes.set(ExtendedAttributes.selinux, value: label, fd: fd, path: path)
+            try ExtendedAttributes.set("trusted.svirt.probe", value: [0x31], fd: fd, path: path)
+        } catch let e as SystemCallError {
+            if e.errno == EPERM { return (false, "\(e) (security.* and trusted.* need root)") }
+            if e.isUnsupported { return (false, "\(e) (the filesystem has no extended attributes)") }
+            return (false, e.description)
+        } catch {
+            return (false, String(describing: error))
+        }
+        return (true, "security.selinux and trusted.* can be set in \(directory)")
+    }
+
+    /// The mechanism `start` would use.
+    public func mechanism() -> Mechanism {
+        switch selinux() {
+        case .enforcing: return .selinux
+        case .permissive: return .selinuxPermissive
+        case .disabled: return landlock().abi != nil ? .landlock : .none
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Glibc
+import SVirt
+
+/// Reads what svirt needs from `/proc`. `root` lets tests point it at a fake tree.
+public struct ProcFS: Sendable {
+    public var root: String
+
+    public init(root: String = "/proc") { self.root = root }
+
+    /// The start time of a process (field 22 of `/proc/PID/stat`), or nil when it does not exist.
+    public func startTime(of pid: Int32) -> UInt64? {
+        guard pid > 0, let text = try? String(contentsOfFile: "\(root)/\(pid)/stat", encoding: .utf8) else {
+            return nil
+        }
+        // The command name (field 2) is in parentheses and may hold spaces or ')'; fields resume after the last ')'.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state), so field 22 is fields[19].
+        guard fields.count > 19, let t = UInt64(fields[19]) else { return nil }
+        return t
+    }
+
+    /// The identity of a running process, or nil when it does not exist.
+    public func identity(of pid: Int32) -> ProcessIdentity? {
+        startTime(of: pid).map { ProcessIdentity(pid: pid, startTime: $0) }
+    }
+
+    /// The identity of this process.
+    public func selfIdentity() -> ProcessIdentity? { identity(of: getpid()) }
+
+    /// True when the process still runs (same pid and same start time) and is not a zombie.
+    public func isAlive(_ p: ProcessIdentity) -> Bool {
+        guard startTime(of: p.pid) == p.startTime else { return false }
+        guard let text = try? String(contentsOfFile: "\(root)/\(p.pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return false }
+        let state = text[text.index(after: close)...].split(separator: " ").first
+        return state != "Z" && state != "X"
+    }
+
+    /// The security context of a process (`/proc/PID/attr/current`), or nil where the kernel has none.
+    public func context(of pid: Int32? = nil) -> String? {
+        let path = pid.map { "\(root)/\($0)/attr/current" } ?? "\(root)/self/attr/current"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let s = String(decoding: data.prefix { $0 != 0 && $0 != 0x0a }, as: UTF8.self)
+        // Without an active LSM that labels processes this is empty or "unconfined" (AppArmor) — not a context.
+        return s.split(separator: ":").count >= 3 ? s : nil
+    }
+
+    /// The host's boot id, which changes at every boot.
+    public func bootID() -> String? {
+        guard let data = FileManager.default.contents(atPath: "\(root)/sys/kernel/random/boot_id") else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Glibc
+import SVirt
+
+/// Where svirt keeps its registry and configuration: `/var/lib/svirt` for root, the XDG state directory
+/// (`$XDG_STATE_HOME/svirt`, or `~/.local/state/svirt`) otherwise. `--state-dir` or `SVIRT_STATE_DIR` override.
+public struct StateDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public static func resolve(_ override: String?) -> StateDirectory {
+        if let o = override, !o.isEmpty { return StateDirectory(path: o) }
+        let env = ProcessInfo.processInfo.environment
+        if let e = env["SVIRT_STATE_DIR"], !e.isEmpty { return StateDirectory(path: e) }
+        if getuid() == 0 { return StateDirectory(path: "/var/lib/svirt") }
+        if let x = env["XDG_STATE_HOME"], x.hasPrefix("/") { return StateDirectory(path: "\(x)/svirt") }
+        let home = env["HOME"] ?? NSHomeDirectory()
+        return StateDirectory(path: "\(home)/.local/state/svirt")
+    }
+
+    public var registryPath: String { "\(path)/registry.sqlite" }
+    public var configurationPath: String { "\(path)/svirt.conf" }
+
+    /// Creates the directory (mode 0700) if needed.
+    public func create() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw SVirtError(.registry, "cannot create the state directory \(path): \(error.localizedDescription); "
+                             + "choose another with --state-dir", cause: SendableBox(String(describing: error)))
+        }
+    }
+
+    /// `svirt.conf`, or the defaults when it does not exist.
+    public func configuration() throws -> SVirtConfiguration {
+        let p = configurationPath
+        guard FileManager.default.fileExists(atPath: p) else { return SVirtConfiguration() }
+        guard let data = FileManager.default.contents(atPath: p), let text = String(data: data, encoding: .utf8) else {
+            throw SVirtError(.configuration, "cannot read \(p): check that it is readable UTF-8 text")
+        }
+        return try SVirtConfiguration.parse(text, path: p)
+    }
+}
+
+/// A description of an error that is not `Sendable`, to keep as a `cause`.
+public struct SendableBox: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

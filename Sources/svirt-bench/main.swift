@@ -1,0 +1,16 @@
+import Foundation
+
+let args = Array(CommandLine.arguments.dropFirst())
+let usage = "usage: svirt-bench <suite>...\nsuites: mcs"
+if args.isEmpty || args.contains("-h") || args.contains("--help") {
+    print(usage)
+    exit(args.isEmpty ? 64 : 0)
+}
+for suite in args {
+    switch suite {
+    case "mcs": MCSBench.run()
+    default:
+        FileHandle.standardError.write(Data("svirt-bench: unknown suite '\(suite)'\n\(usage)\n".utf8))
+        exit(64)
+    }
+}

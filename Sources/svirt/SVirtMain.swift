@@ -1,0 +1,8 @@
+import SVirtCommands
+
+@main
+struct SVirtMain {
+    static func main() async {
+        await SVirtCommand.main()
+    }
+}
