@@ -36,6 +36,19 @@ int svirt_landlock_add_port_rule(int ruleset_fd, uint64_t allowed_access, uint64
 
 pid_t svirt_getsid(pid_t pid) { return getsid(pid); }
 
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+
+int svirt_pidfd_open(pid_t pid) { return (int)syscall(__NR_pidfd_open, pid, 0); }
+
+int svirt_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(__NR_pidfd_send_signal, pidfd, sig, NULL, 0); }
+
+int svirt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
 int svirt_open_path(const char *path) { return open(path, O_PATH | O_CLOEXEC); }
 
 // What the child sends back when a step fails.

@@ -152,6 +152,15 @@ typedef struct svirt_spawn_result {
 
 int svirt_spawn(const svirt_spawn_request *request, svirt_spawn_result *result);
 
+// pidfd_open(pid, 0): a descriptor for a process that stays valid after the pid is reused; it polls readable
+// once the process has exited. -1 with errno (ENOSYS before Linux 5.3).
+int svirt_pidfd_open(pid_t pid);
+// pidfd_send_signal(pidfd, sig, NULL, 0).
+int svirt_pidfd_send_signal(int pidfd, int sig);
+
+// pipe2(fds, O_CLOEXEC).
+int svirt_pipe_cloexec(int fds[2]);
+
 // The session id of a process (getsid).
 pid_t svirt_getsid(pid_t pid);
 
