@@ -76,6 +76,7 @@ public enum Landlock {
             case [.execute, .readFile]: return "read-execute (file)"
             case [.readFile]: return "read-only (file)"
             case [.readFile, .writeFile, .truncate]: return "read-write (file)"
+            case [.readFile, .writeFile]: return "read-write (no truncate)"
             default: return description
             }
         }

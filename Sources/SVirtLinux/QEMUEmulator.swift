@@ -60,12 +60,12 @@ public struct QEMUEmulator: Sendable, Hashable {
 
     /// Asks the binary what it supports: one run of `-sandbox on -L help` (QEMU rejects an option it was built
     /// without before it lists its data directories), and `-L help` alone when that fails. Cached per
-    /// binary identity (device, inode, size, modification time).
-    public static func probe(_ path: String) throws -> QEMUEmulator {
+    /// binary identity (device, inode, size, modification time) unless `cached` is false.
+    public static func probe(_ path: String, cached: Bool = true) throws -> QEMUEmulator {
         var st = stat()
         guard stat(path, &st) == 0 else { throw SystemCallError(call: "stat", path: path, errno: errno) }
         let key = "\(path)|\(st.st_dev)|\(st.st_ino)|\(st.st_size)|\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
-        if let hit = probes.withLock({ $0[key] }) { return hit }
+        if cached, let hit = probes.withLock({ $0[key] }) { return hit }
         var sandbox = true
         var run = try runCapturing(path, ["-sandbox", "on", "-L", "help"])
         if run.status != 0 {

@@ -63,10 +63,11 @@ public struct QEMUSystemPaths: Sendable, Hashable {
 
     private static let memo = Mutex<[String: QEMUSystemPaths]>([:])
 
-    /// Computes the paths for `emulator`; `kvm` adds `/dev/kvm`. Cached per emulator for the process.
-    public static func compute(for emulator: QEMUEmulator, kvm: Bool) throws -> QEMUSystemPaths {
+    /// Computes the paths for `emulator`; `kvm` adds `/dev/kvm`. Cached per emulator for the process unless
+    /// `cached` is false.
+    public static func compute(for emulator: QEMUEmulator, kvm: Bool, cached: Bool = true) throws -> QEMUSystemPaths {
         let key = "\(emulator.path)|\(kvm)"
-        if let hit = memo.withLock({ $0[key] }) { return hit }
+        if cached, let hit = memo.withLock({ $0[key] }) { return hit }
         let resolver = try LibraryResolver()
         let program = try ProgramPaths.compute(for: emulator.path, resolver: resolver)
 
