@@ -126,7 +126,9 @@ public struct ELFFile: Sendable {
                 guard let seg = segments.first(where: {
                     $0.type == 1 && strtab >= $0.vaddr && strtab - $0.vaddr < $0.filesz
                 }) else { throw Self.malformed(path, "DT_STRTAB 0x\(String(strtab, radix: 16)) is in no loadable segment") }
-                let strings = try r.bytes(at: seg.offset + (strtab - seg.vaddr), count: min(strsz, 1 << 24))
+                let (at, overflow) = seg.offset.addingReportingOverflow(strtab - seg.vaddr)
+                guard !overflow else { throw Self.malformed(path, "DT_STRTAB's file offset overflows") }
+                let strings = try r.bytes(at: at, count: min(strsz, 1 << 24))
                 func str(_ off: UInt64) throws -> String {
                     guard off < UInt64(strings.count), let s = Self.cString(strings, at: Int(off)) else {
                         throw Self.malformed(path, "a dynamic string offset \(off) passes DT_STRSZ \(strsz)")

@@ -117,4 +117,34 @@ import Testing
         #expect(GuestSupervisor.stop(vm1.process, powerdownTimeout: .seconds(10)) == .poweredOff)
         #expect(GuestSupervisor.stop(vm2.process, powerdownTimeout: .seconds(10)) == .poweredOff)
     }
+
+    @Test("a confined QEMU runs as an unprivileged user and group, as libvirt's DAC driver starts it",
+          .enabled(if: isRoot, "needs root"), .enabled(if: hasQEMU, "needs qemu-system"),
+          .enabled(if: landlockVersion >= 6, "needs Landlock ABI 6"))
+    func unprivilegedQEMU() throws {
+        let dir = try TemporaryDirectory("svirt-e2e")
+        defer { dir.remove() }
+        chmod(dir.path, 0o755)
+        let img = try makeImage(dir, "dac.img")
+        let (uid, gid): (UInt32, UInt32) = (65534, 65534)
+        #expect(chown(img, uid, gid) == 0)
+        var (c, run) = try guestConfiguration("dac", image: img, dir: dir)
+        // /dev/kvm is root:kvm 0660: the guest needs the kvm group, as libvirt's qemu user has it.
+        var groups: [UInt32] = []
+        if let kvm = getgrnam("kvm") { groups.append(kvm.pointee.gr_gid) }
+        if groups.isEmpty { c.accelerator = .tcg }
+        let emulator = try #require(qemuEmulator)
+        var d = try QEMUCommandLine(c, emulator: emulator).launchDescription()
+        d.landlock = .guest(c, system: try QEMUSystemPaths.compute(for: emulator, kvm: c.accelerator == .kvm))
+        d.credentials = .init(uid: uid, gid: gid, groups: groups)
+        let g = try GuestSupervisor.start(d, qmpSocket: run.qmpSocket, logFile: run.logFile, timeout: .seconds(60))
+        defer { GuestSupervisor.stop(g.process, powerdownTimeout: .zero) }
+        let status = readText("/proc/\(g.process.identity.pid)/status")
+        #expect(status.contains("Uid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)"))
+        #expect(status.contains("Gid:\t\(gid)\t\(gid)\t\(gid)\t\(gid)"))
+        #expect(status.contains("NoNewPrivs:\t1"))
+        try g.monitor.execute("blockdev-add", arguments: [
+            "driver": "file", "filename": .string(img), "node-name": "own-ro", "read-only": true,
+        ])
+    }
 }
