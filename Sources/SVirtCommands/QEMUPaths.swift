@@ -7,6 +7,8 @@ struct QEMUPaths: ParsableCommand {
         commandName: "qemu-paths",
         abstract: "List the system paths a Landlock-confined QEMU may use on this host, computed from the emulator.")
 
+    @OptionGroup var global: GlobalOptions
+
     @Option(help: ArgumentHelp("The emulator (default: qemu-system-ARCH on PATH).", valueName: "PATH"))
     var emulator: String?
 

@@ -9,7 +9,8 @@ import SVirtLinux
 /// svirt's side does what a fresh `svirt start` process does: probe the emulator, compute the system paths,
 /// build and apply the Landlock ruleset in the C spawn, create the monitor socket in the child, wait for the
 /// greeting; then `GuestSupervisor.stop` without powerdown. The baseline posix_spawns QEMU with the monitor on
-/// a path QEMU creates itself, waits for the greeting, sends SIGTERM and waits. Both use `-S` (no guest code).
+/// a path QEMU creates itself, waits for the greeting and the answer to `qmp_capabilities` (the same
+/// `QMPClient` handshake svirt does), sends SIGTERM and waits. Both use `-S` (no guest code).
 ///
 /// Until the lifecycle commands land, this measures the launcher (`lifecycle.launcher_start_destroy`); the
 /// figure `lifecycle.start_destroy` is to be measured through `svirt start`/`svirt destroy`.
@@ -28,9 +29,9 @@ enum LifecycleBench {
         _ = ftruncate(fd, 16 << 20)
         close(fd)
 
-        let rounds = 10
+        let rounds = 15
         var ours: [Double] = [], base: [Double] = [], probes: [Double] = [], paths: [Double] = []
-        var starts: [Double] = [], stops: [Double] = []
+        var starts: [Double] = [], stops: [Double] = [], unconfined: [Double] = [], directStarts: [Double] = []
         for i in 0..<rounds {
             // Alternate which goes first, so neither always runs on a warmer page cache.
             let order = i % 2 == 0 ? [true, false] : [false, true]
@@ -50,8 +51,12 @@ enum LifecycleBench {
                         print("lifecycle: the direct QEMU start failed")
                         return
                     }
-                    base.append(t)
+                    base.append(t.total)
+                    directStarts.append(t.start)
                 }
+            }
+            if let t = try? svirtRound(emulator: emulator, kvm: kvm, image: image, dir: dir, round: 1000 + i, confined: false) {
+                unconfined.append(t.start)
             }
         }
         let m = median(ours), b = median(base)
@@ -62,6 +67,8 @@ enum LifecycleBench {
         Figure(name: "lifecycle.system_paths", value: median(paths) * 1000, unit: "ms").print()
         Figure(name: "lifecycle.launcher_start", value: median(starts) * 1000, unit: "ms").print()
         Figure(name: "lifecycle.launcher_destroy", value: median(stops) * 1000, unit: "ms").print()
+        Figure(name: "lifecycle.launcher_start.unconfined", value: median(unconfined) * 1000, unit: "ms").print()
+        Figure(name: "lifecycle.start.qemu-direct", value: median(directStarts) * 1000, unit: "ms").print()
         print("# accel=\(kvm ? "kvm" : "tcg"), \(rounds) rounds, medians; lifecycle.start_destroy comes with svirt start/destroy")
     }
 
@@ -78,7 +85,7 @@ enum LifecycleBench {
     }
 
     static func svirtRound(emulator: QEMUEmulator, kvm: Bool, image: String, dir: String,
-                           round: Int) throws -> (total: Double, probe: Double, paths: Double, start: Double, stop: Double) {
+                           round: Int, confined: Bool = true) throws -> (total: Double, probe: Double, paths: Double, start: Double, stop: Double) {
         let t0 = now()
         let e = try QEMUEmulator.probe(emulator.path, cached: false)
         let t1 = now()
@@ -87,7 +94,7 @@ enum LifecycleBench {
         let run = try RuntimeDirectory.create(name: "s\(round)", root: dir)
         let c = configuration(kvm: kvm, image: image, qmp: run.qmpSocket)
         var d = try QEMUCommandLine(c, emulator: e).launchDescription()
-        d.landlock = .guest(c, system: system)
+        if confined { d.landlock = .guest(c, system: system) }
         let ta = now()
         let g = try GuestSupervisor.start(d, qmpSocket: run.qmpSocket, logFile: run.logFile)
         let tb = now()
@@ -98,7 +105,8 @@ enum LifecycleBench {
         return (t3 - t0, t1 - t0, t2 - t1, tb - ta, t3 - tb)
     }
 
-    static func directRound(emulator: QEMUEmulator, kvm: Bool, image: String, dir: String, round: Int) throws -> Double {
+    static func directRound(emulator: QEMUEmulator, kvm: Bool, image: String, dir: String,
+                            round: Int) throws -> (total: Double, start: Double) {
         let qmp = "\(dir)/d\(round).sock"
         let c = configuration(kvm: kvm, image: image, qmp: qmp)
         var args = try QEMUCommandLine(c, emulator: emulator).arguments
@@ -122,7 +130,7 @@ enum LifecycleBench {
         guard posix_spawn(&pid, emulator.path, &actions, nil, argv, env) == 0 else {
             throw SVirtError(.launch, "posix_spawn failed")
         }
-        // Wait for the greeting.
+        // Wait until the monitor is usable: the greeting, then qmp_capabilities answered (as svirt waits).
         let deadline = ContinuousClock.now + .seconds(30)
         var greeted = false
         while !greeted && ContinuousClock.now < deadline {
@@ -130,20 +138,15 @@ enum LifecycleBench {
                 usleep(2000)
                 continue
             }
-            var buf = [UInt8](repeating: 0, count: 4096)
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, 30_000) > 0 {
-                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                greeted = n > 0 && String(decoding: buf.prefix(max(0, n)), as: UTF8.self).contains("\"QMP\"")
-            }
-            close(fd)
+            greeted = (try? QMPClient(descriptor: fd, path: qmp, timeout: .seconds(30))) != nil
         }
+        let greetedAt = now() - t0
         kill(pid, SIGTERM)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let t = now() - t0
         unlink(qmp)
         guard greeted else { throw SVirtError(.launch, "QEMU did not greet") }
-        return t
+        return (t, greetedAt)
     }
 }
