@@ -50,6 +50,6 @@ let package = Package(
         .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy"], swiftSettings: strict),
         .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),
         .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt"], swiftSettings: strict),
-        .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands"], swiftSettings: strict),
+        .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands", "SELinux", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]
 )
