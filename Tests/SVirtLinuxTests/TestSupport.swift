@@ -6,10 +6,15 @@ final class ScratchDirectory {
     let path: String
 
     init(_ prefix: String = "svirt-test", in parent: String = NSTemporaryDirectory()) throws {
+        path = try Self.make(prefix, in: parent)
+    }
+
+    /// Makes a fresh directory `<parent>/<prefix>.XXXXXX` and returns its path.
+    static func make(_ prefix: String, in parent: String) throws -> String {
         let template = (parent.hasSuffix("/") ? parent : parent + "/") + "\(prefix).XXXXXX"
         var bytes = Array(template.utf8CString)
         guard let made = mkdtemp(&bytes) else { throw POSIXError(.EIO) }
-        path = String(cString: made)
+        return String(cString: made)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
