@@ -25,6 +25,11 @@ public struct LabelGenerator: Sendable {
     public struct Result: Sendable, Hashable {
         public var label: SecurityLabel
         public var warnings: [String]
+
+        public init(label: SecurityLabel, warnings: [String] = []) {
+            self.label = label
+            self.warnings = warnings
+        }
     }
 
     /// The security models svirt has. libvirt checks every model named in the XML before a start.

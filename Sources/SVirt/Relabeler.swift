@@ -246,13 +246,18 @@ public struct Relabeler: Sendable {
         return problems
     }
 
-    /// Sets a remembered original back; a file that had no label gets its default.
-    func setBack(_ file: any LabeledFile, _ original: String?) throws {
+    /// Sets a remembered original back; a file that had no label gets its default. Returns the label set and
+    /// where it came from.
+    @discardableResult
+    func setBack(_ file: any LabeledFile, _ original: String?) throws -> (String?, String) {
         if let original {
             try file.setSELinuxContext(original)
+            return (original, "remembered original")
         } else if let d = try defaults.defaultLabel(for: file.path, kind: file.kind) {
             try file.setSELinuxContext(d.description)
+            return (d.description, "default label (it had none before)")
         }
+        return (nil, "it had no label before, and file_contexts gives none")
     }
 
     // MARK: Restore
@@ -300,13 +305,14 @@ public struct Relabeler: Sendable {
         if entry.restore == .recall {
             switch try records.recall(holder: holder, on: file, bootTime: bootTime) {
             case .restore(let original):
+                let set: (String?, String)
                 do {
-                    try setBack(file, original)
+                    set = try setBack(file, original)
                 } catch let e as SVirtError where e.code == .unsupported {
                     return .unsupported(unsupportedReason(file, original ?? "its default label", e))
                 }
                 try records.forget(file)
-                return .restored(original.flatMap { try? SecurityContext(parsing: $0) }, how: "remembered original")
+                return .restored(set.0.flatMap { try? SecurityContext(parsing: $0) }, how: set.1)
             case .stillInUse(let remaining, let count):
                 let who = remaining.map { $0.map { "'\($0)'" }.joined(separator: ", ") } ?? "\(count) other user(s)"
                 return .left("still in use by \(who)")

@@ -1,0 +1,211 @@
+import Foundation
+import Glibc
+import SVirtLinux
+import Testing
+
+/// The built `svirt` binary, next to the test bundle in the build directory.
+enum SVirtBinary {
+    static let path: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("svirt").path
+    }()
+
+    static var built: Bool { FileManager.default.isExecutableFile(atPath: path) }
+}
+
+enum Golden {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Golden").path
+}
+
+/// Runs a program; returns its status (128+N when killed by signal N), stdout and stderr.
+@discardableResult
+func run(_ program: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: program)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+    return (status, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+func svirt(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    try run(SVirtBinary.path, args)
+}
+
+func scratch(_ prefix: String) throws -> String {
+    var t = Array("/tmp/\(prefix).XXXXXX".utf8CString)
+    guard let p = mkdtemp(&t) else { throw POSIXError(.EIO) }
+    return String(cString: p)
+}
+
+func xattr(_ name: String, _ path: String) -> String? {
+    (try? ExtendedAttributes.get(name, path: path)).flatMap { $0.map(ExtendedAttributes.string) }
+}
+
+func attributeNames(_ path: String) throws -> [String] {
+    try ExtendedAttributes.list(path: path).sorted()
+}
+
+@Suite("svirt label", .enabled(if: SVirtBinary.built, "needs the svirt binary (swift build)"))
+struct LabelCommandTests {
+    @Test("label plan prints the golden plan of each chapter VM", arguments: [
+        ("Dynamic_VM1", "s0:c585,c813"), ("Dynamic_VM2", "s0:c535,c601"), ("Shareable_VM", "s0:c231,c245"), ("Static_VM1", "s0:c1,c2"),
+    ])
+    func plan(name: String, level: String) throws {
+        let state = try scratch("svirt-plan")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let r = try svirt(["label", "plan", "--state-dir", state, "--selinux-root", "/etc/selinux", "\(Golden.directory)/\(name).xml", "--level", level])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out == (try String(contentsOfFile: "\(Golden.directory)/\(name).plan", encoding: .utf8)))
+    }
+
+    @Test("label plan --live uses the labels written in live XML; without --live they are refused")
+    func live() throws {
+        let dir = try scratch("svirt-live")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let xml = """
+            <domain type='kvm'><name>live</name><memory>65536</memory><devices>
+            <disk type='file'><source file='/var/lib/libvirt/images/live.img'/><target dev='vda'/></disk></devices>
+            <seclabel type='dynamic' model='selinux' relabel='yes'><label>system_u:system_r:svirt_t:s0:c41,c264</label>
+            <imagelabel>system_u:object_r:svirt_image_t:s0:c41,c264</imagelabel></seclabel></domain>
+            """
+        try xml.write(toFile: "\(dir)/live.xml", atomically: true, encoding: .utf8)
+        let ok = try svirt(["label", "plan", "--state-dir", dir, "--live", "\(dir)/live.xml"])
+        #expect(ok.out == "/var/lib/libvirt/images/live.img;system_u:object_r:svirt_image_t:s0:c41,c264\n")
+        let refused = try svirt(["label", "plan", "--state-dir", dir, "\(dir)/live.xml"])
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("seclabel: type='dynamic' with a <label> is only accepted in live XML (--live)"))
+    }
+
+    @Test("label plan --verbose adds the labels and a table; --json gives every field")
+    func verboseAndJSON() throws {
+        let state = try scratch("svirt-plan")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let v = try svirt(["label", "plan", "--state-dir", state, "\(Golden.directory)/Dynamic_VM1.xml", "--level", "s0:c1,c2", "--verbose"])
+        #expect(v.out.contains("Process label:   system_u:system_r:svirt_t:s0:c1,c2"))
+        #expect(v.out.contains("disk 'hda'") && v.out.contains("recall"))
+        let j = try svirt(["label", "plan", "--state-dir", state, "\(Golden.directory)/Shareable_VM.xml", "--level", "s0:c1,c2", "--json"])
+        let obj = try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any]
+        let entries = obj?["entries"] as? [[String: Any]]
+        #expect(entries?.first?["context"] as? String == "system_u:object_r:svirt_image_t:s0")
+        #expect(entries?.first?["restore"] as? String == "leave")
+        #expect((obj?["label"] as? [String: Any])?["process"] as? String == "system_u:system_r:svirt_t:s0:c1,c2")
+    }
+
+    @Test("label apply and restore round-trip the labels of real files, and the level is released",
+          .enabled(if: getuid() == 0, "needs root"))
+    func applyRestore() throws {
+        let dir = try scratch("svirt-apply")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let img = "\(dir)/vm.img"
+        #expect(FileManager.default.createFile(atPath: img, contents: Data(count: 4096)))
+        #expect(try run("/usr/bin/setfattr", ["-n", "security.selinux", "-v", "unconfined_u:object_r:user_home_t:s0", img]).status == 0)
+        try """
+            <domain type='kvm'><name>apply-vm</name><memory>65536</memory><devices>
+            <disk type='file'><source file='\(img)'/><target dev='vda'/></disk></devices></domain>
+            """.write(toFile: "\(dir)/vm.xml", atomically: true, encoding: .utf8)
+        let applied = try svirt(["label", "apply", "--state-dir", "\(dir)/state", "\(dir)/vm.xml", "--level", "s0:c17,c71"])
+        #expect(applied.status == 0, "\(applied.err)")
+        #expect(try run("/bin/ls", ["-Z", img]).out == "system_u:object_r:svirt_image_t:s0:c17,c71 \(img)\n")
+        #expect(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).out.contains("apply-vm"))
+        let restored = try svirt(["label", "restore", "--state-dir", "\(dir)/state", "\(dir)/vm.xml"])
+        #expect(restored.status == 0, "\(restored.err)")
+        #expect(try run("/bin/ls", ["-Z", img]).out == "unconfined_u:object_r:user_home_t:s0 \(img)\n")
+        #expect(try attributeNames(img) == ["security.selinux"])
+        #expect(!(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).out.contains("apply-vm")))
+    }
+
+    @Test("label apply refuses a host system path and says why", .enabled(if: getuid() == 0, "needs root"))
+    func systemPath() throws {
+        let dir = try scratch("svirt-sys")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            <domain type='kvm'><name>bad</name><memory>65536</memory><os><type>hvm</type><kernel>/etc/hostname</kernel></os></domain>
+            """.write(toFile: "\(dir)/vm.xml", atomically: true, encoding: .utf8)
+        let before = xattr("security.selinux", "/etc/hostname")
+        let r = try svirt(["label", "apply", "--state-dir", "\(dir)/state", "\(dir)/vm.xml"])
+        #expect(r.status != 0)
+        #expect(r.err.contains("kernel: refusing to relabel /etc/hostname: /etc/hostname is part of the host system (under /etc)"))
+        #expect(xattr("security.selinux", "/etc/hostname") == before)
+        #expect(!(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).out.contains("bad")))
+    }
+}
+
+/// The crash-safety acceptance test: the real `svirt label apply` of a 20-disk domain is SIGKILLed after each
+/// single xattr write (strace injects SIGKILL on entry to the n-th setxattr, so exactly n-1 writes happened),
+/// then `svirt label restore` must give every file its exact original label.
+@Suite("crash safety of svirt label apply", .enabled(if: SVirtBinary.built, "needs the svirt binary"),
+       .enabled(if: getuid() == 0, "needs root"), .enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/strace"), "needs strace"))
+struct CrashSafetyTests {
+    static let originals = [
+        "system_u:object_r:virt_image_t:s0", "unconfined_u:object_r:user_home_t:s0", "system_u:object_r:tmp_t:s0",
+        "system_u:object_r:virt_content_t:s0", "staff_u:object_r:staff_home_t:s0:c3", "system_u:object_r:default_t:s0",
+        "system_u:object_r:svirt_image_t:s0", "system_u:object_r:nfs_t:s0", "system_u:object_r:var_lib_t:s0",
+        "unconfined_u:object_r:admin_home_t:s0:c0.c1023",
+    ]
+
+    @Test("after a SIGKILL at every xattr write of a 20-disk apply, restore brings back every exact original label")
+    func killAtEveryWrite() throws {
+        let dir = try scratch("svirt-crash")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let state = "\(dir)/state"
+        var images: [(String, String)] = []
+        for i in 0..<20 {
+            let path = "\(dir)/disk\(i).img"
+            images.append((path, Self.originals[i % Self.originals.count]))
+        }
+        let disks = images.enumerated().map { i, img in
+            "<disk type='file'><driver name='qemu' type='raw'/><source file='\(img.0)'/><target dev='vd\(String(UnicodeScalar(UInt8(97 + i))))'/></disk>"
+        }.joined(separator: "\n")
+        try "<domain type='kvm'><name>crash20</name><memory>65536</memory><devices>\n\(disks)\n</devices></domain>"
+            .write(toFile: "\(dir)/vm.xml", atomically: true, encoding: .utf8)
+
+        func reset() throws {
+            for (path, label) in images {
+                #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 512)))
+                for name in try attributeNames(path) where name.hasPrefix("trusted.") {
+                    try ExtendedAttributes.remove(name, path: path)
+                }
+                try ExtendedAttributes.set("security.selinux", value: Array(label.utf8) + [0], path: path)
+            }
+        }
+        func checkOriginals(_ when: String) throws {
+            for (path, label) in images {
+                #expect(xattr("security.selinux", path) == label, "\(when): \(path)")
+                #expect(try attributeNames(path) == ["security.selinux"], "\(when): \(path) keeps svirt records")
+            }
+            let held = try svirt(["mcs", "list", "--json", "--state-dir", state]).out
+            #expect(!held.contains("crash20"), "\(when): the level is still reserved")
+        }
+
+        // How many setxattr calls a whole apply makes: 5 per disk (original, timestamp, holders, refcount, label).
+        try reset()
+        let writes = 5 * images.count
+        let whole = try run("/usr/bin/strace", ["-f", "-o", "/dev/null", "-e", "inject=setxattr:signal=KILL:when=\(writes + 1)",
+                                                SVirtBinary.path, "label", "apply", "--state-dir", state, "\(dir)/vm.xml"])
+        #expect(whole.status == 0, "an apply makes exactly \(writes) writes: \(whole.err)")
+        for (path, _) in images { #expect(xattr("security.selinux", path)?.hasPrefix("system_u:object_r:svirt_image_t:s0:c") == true) }
+        #expect(try svirt(["label", "restore", "--state-dir", state, "\(dir)/vm.xml"]).status == 0)
+        try checkOriginals("after a full apply")
+
+        for n in 1...writes {
+            try reset()
+            let killed = try run("/usr/bin/strace", ["-f", "-o", "/dev/null", "-e", "inject=setxattr:signal=KILL:when=\(n)",
+                                                     SVirtBinary.path, "label", "apply", "--state-dir", state, "\(dir)/vm.xml"])
+            #expect(killed.status == 128 + SIGKILL, "apply was not killed at write \(n): \(killed.status) \(killed.err)")
+            // The first n-1 writes happened: the disk being written when the kill came has its first (n-1) % 5 record attributes.
+            let (disk, done) = ((n - 1) / 5, (n - 1) % 5)
+            #expect(try attributeNames(images[disk].0).filter { $0.hasPrefix("trusted.") }.count == done, "kill at write \(n)")
+            let restore = try svirt(["label", "restore", "--state-dir", state, "\(dir)/vm.xml"])
+            #expect(restore.status == 0, "restore after a kill at write \(n): \(restore.err)")
+            try checkOriginals("kill at write \(n)")
+        }
+    }
+}
