@@ -18,6 +18,8 @@ public final class InMemoryFileLabelStore: FileLabelStore {
         var failAtWrite: Int?
         /// Paths whose `security.selinux` cannot be set, with the error code to throw.
         var failingPaths: [String: SVirtError.Code] = [:]
+        /// Paths whose attributes cannot be read.
+        var unreadable: Set<String> = []
         /// After this many writes the "process" is dead: every later write is lost, as after SIGKILL.
         var crashAfter: Int?
         var log: [String] = []
@@ -42,6 +44,9 @@ public final class InMemoryFileLabelStore: FileLabelStore {
 
     /// Makes the `n`-th attribute write from now on fail with EIO.
     public func failAtWrite(_ n: Int) { state.withLock { $0.failAtWrite = $0.writes + n } }
+
+    /// Makes reading any attribute of `path` fail with EIO.
+    public func failReading(_ path: String) { state.withLock { _ = $0.unreadable.insert(path) } }
 
     /// Simulates a crash after `n` more writes: later writes are lost (and throw), until `recover()`.
     public func crash(afterWrites n: Int) { state.withLock { $0.crashAfter = $0.writes + n } }
@@ -107,6 +112,7 @@ public final class InMemoryFileLabelStore: FileLabelStore {
             try store.state.withLock { s in
                 guard let f = s.files[path] else { throw SVirtError(.notFound, "getxattr \(name) \(path): no such file") }
                 guard f.supportsAttributes else { throw SVirtError(.unsupported, "getxattr \(name) \(path): operation not supported") }
+                if s.unreadable.contains(path) { throw SVirtError(.labeling, "getxattr \(name) \(path): input/output error (injected)") }
                 return f.attributes[name]
             }
         }

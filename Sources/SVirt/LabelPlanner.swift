@@ -234,8 +234,15 @@ private struct Builder {
             case .passthrough(let path):
                 add(.tpm, "tpm passthrough", path, label.image, remember: false, restore: .defaultLabel,
                     access: .readWrite, device: true, note: "TPM device: not remembered")
-                add(.tpm, "tpm cancel file", host.tpmCancelPath(forDevice: path), label.image, remember: false,
-                    restore: .defaultLabel, access: .readWrite, device: true, note: "TPM cancel file: not remembered")
+                let cancel = host.tpmCancelPath(forDevice: path)
+                if cancel == "/dev/null" {
+                    // libvirt labels /dev/null here; svirt never relabels a node every process on the host uses.
+                    add(.tpm, "tpm cancel file", cancel, nil, remember: false, restore: .leave, access: .readWrite,
+                        note: "no sysfs cancel file: QEMU writes to /dev/null, which svirt never relabels")
+                } else {
+                    add(.tpm, "tpm cancel file", cancel, label.image, remember: false, restore: .defaultLabel,
+                        access: .readWrite, device: true, note: "TPM cancel file: not remembered")
+                }
             case .emulator:
                 if let socket = runtime.tpmEmulatorSocket {
                     add(.tpm, "tpm emulator socket", socket, label.image, remember: false, restore: .leave,

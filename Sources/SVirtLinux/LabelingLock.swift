@@ -23,7 +23,8 @@ public final class LabelingLock: @unchecked Sendable {
             guard e == EWOULDBLOCK, waited < timeout else {
                 close(fd)
                 throw SVirtError(.state, e == EWOULDBLOCK
-                                 ? "another svirt process has been changing labels for \(Int(timeout)) s (it holds \(path)); try again when it is done"
+                                 ? "another svirt process has been changing labels for \(timeout.rounded() == timeout ? String(Int(timeout)) : String(timeout)) s "
+                                    + "(it holds \(path)); try again when it is done"
                                  : "cannot lock \(path): \(String(cString: strerror(e)))")
             }
             usleep(10_000)
