@@ -194,7 +194,7 @@ struct DomainXMLReader {
         }
         let (bytes, overflow) = value.multipliedReportingOverflow(by: bytesPerUnit)
         guard !overflow else { throw fail("memory", "\(value) \(unit) is too large") }
-        let kib = (bytes + 1023) / 1024
+        let kib = bytes / 1024 + (bytes % 1024 == 0 ? 0 : 1)
         guard kib > 0 else { throw fail("memory", "the guest needs more than 0 bytes of memory") }
         return kib
     }

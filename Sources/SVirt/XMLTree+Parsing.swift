@@ -51,11 +51,16 @@ struct XMLTextParser {
     let what: String
     var i = 0
     var nodes = 0
+    /// The offset where each line starts, for line numbers without rescanning the input.
+    let lineStarts: [Int]
 
     init(_ bytes: [UInt8], limits: XMLLimits, what: String) {
         b = bytes
         self.limits = limits
         self.what = what
+        var starts = [0]
+        for (k, c) in bytes.enumerated() where c == 0x0A { starts.append(k + 1) }
+        lineStarts = starts
         // A UTF-8 byte order mark is allowed before the declaration.
         if b.count >= 3, b[0] == 0xEF, b[1] == 0xBB, b[2] == 0xBF { i = 3 }
     }
@@ -63,11 +68,13 @@ struct XMLTextParser {
     // MARK: Positions and errors
 
     func position(_ at: Int) -> (line: Int, column: Int) {
-        var line = 1, col = 1
-        var k = 0
+        let line = self.line(at)
+        let start = lineStarts[line - 1]
+        var col = 1
+        var k = start
         let end = min(at, b.count)
         while k < end {
-            if b[k] == 0x0A { line += 1; col = 1 } else if b[k] & 0xC0 != 0x80 { col += 1 }
+            if b[k] & 0xC0 != 0x80 { col += 1 }
             k += 1
         }
         return (line, col)
@@ -78,15 +85,25 @@ struct XMLTextParser {
         return SVirtError(.invalidDomain, "\(what) line \(p.line) column \(p.column): \(message)")
     }
 
-    func line(_ at: Int) -> Int { position(at).line }
+    /// The 1-based line of offset `at`: a binary search over the line starts.
+    func line(_ at: Int) -> Int {
+        var lo = 0, hi = lineStarts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if lineStarts[mid] <= at { lo = mid } else { hi = mid - 1 }
+        }
+        return lo + 1
+    }
 
     var atEnd: Bool { i >= b.count }
 
-    func peek(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard i + u.count <= b.count else { return false }
-        for k in 0..<u.count where b[i + k] != u[k] { return false }
-        return true
+    func peek(_ s: StaticString) -> Bool {
+        let n = s.utf8CodeUnitCount
+        guard i + n <= b.count else { return false }
+        return s.withUTF8Buffer { u in
+            for k in 0..<n where b[i + k] != u[k] { return false }
+            return true
+        }
     }
 
     mutating func skipWhitespace() {

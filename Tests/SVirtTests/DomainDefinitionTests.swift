@@ -277,6 +277,29 @@ import Testing
         #expect(u.disks[0].backingStore == .unspecified)
     }
 
+    @Test("random mutations of a full definition give a definition or an error, never a crash")
+    func mutations() {
+        let bytes = Array(Self.full.utf8)
+        let alphabet = Array("<>/='\"&;#x0123456789abcdef -:.\n".utf8) + [0xC3, 0xFF, 0x00]
+        var rng = SeededGenerator(seed: 2024)
+        var parsed = 0
+        for _ in 0..<5000 {
+            var b = bytes
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                let at = Int.random(in: 0..<b.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: b[at] = alphabet[Int.random(in: 0..<alphabet.count, using: &rng)]
+                case 1: b.remove(at: at)
+                default: b.insert(alphabet[Int.random(in: 0..<alphabet.count, using: &rng)], at: at)
+                }
+            }
+            if (try? DomainDefinition(xml: String(decoding: b, as: UTF8.self))) != nil { parsed += 1 }
+        }
+        // Some mutations land in text and still parse; most break the markup.
+        #expect(parsed > 0 && parsed < 5000)
+        #expect(Fixtures.error("<domain type='kvm'><name>m</name><memory unit='b'>18446744073709551615</memory></domain>") == nil)
+    }
+
     @Test("a USB device marked missing needs no address")
     func usbMissing() throws {
         let d = try Fixtures.parse(Fixtures.domain(name: "u", devices: "<hostdev mode='subsystem' type='usb'><source startupPolicy='optional' missing='yes'><vendor id='0x1'/><product id='0x2'/></source></hostdev>"))
