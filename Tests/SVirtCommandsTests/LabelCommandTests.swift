@@ -3,14 +3,10 @@ import Glibc
 import SVirtLinux
 import Testing
 
-/// The built `svirt` binary, next to the test bundle in the build directory.
-enum SVirtBinary {
-    static let path: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("svirt").path
-    }()
-
-    static var built: Bool { FileManager.default.isExecutableFile(atPath: path) }
+/// `svirt` must have been built: `swift test` builds it, and a missing binary is a failure, never a skip.
+func requireSVirt() throws {
+    try #require(FileManager.default.isExecutableFile(atPath: svirtBinary),
+                 "no svirt binary at \(svirtBinary): build the package first (swift build)")
 }
 
 enum Golden {
@@ -18,9 +14,9 @@ enum Golden {
         .appendingPathComponent("Golden").path
 }
 
-/// Runs a program; returns its status (128+N when killed by signal N), stdout and stderr.
+/// Runs a program; its status is 128+N when it was killed by signal N.
 @discardableResult
-func run(_ program: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+func run(_ program: String, _ args: [String]) throws -> CLIResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: program)
     p.arguments = args
@@ -32,13 +28,7 @@ func run(_ program: String, _ args: [String]) throws -> (status: Int32, out: Str
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     let status = p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
-    return (status, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-func svirt(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    // `swift test` builds the executable too; a missing binary is a failure, never a skip.
-    try #require(SVirtBinary.built, "no svirt binary at \(SVirtBinary.path): build the package first (swift build)")
-    return try run(SVirtBinary.path, args)
+    return CLIResult(status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
 func scratch(_ prefix: String) throws -> String {
@@ -61,15 +51,17 @@ struct LabelCommandTests {
         ("Dynamic_VM1", "s0:c585,c813"), ("Dynamic_VM2", "s0:c535,c601"), ("Shareable_VM", "s0:c231,c245"), ("Static_VM1", "s0:c1,c2"),
     ])
     func plan(name: String, level: String) throws {
+        try requireSVirt()
         let state = try scratch("svirt-plan")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let r = try svirt(["label", "plan", "--state-dir", state, "--selinux-root", "/etc/selinux", "\(Golden.directory)/\(name).xml", "--level", level])
-        #expect(r.status == 0, "\(r.err)")
-        #expect(r.out == (try String(contentsOfFile: "\(Golden.directory)/\(name).plan", encoding: .utf8)))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == (try String(contentsOfFile: "\(Golden.directory)/\(name).plan", encoding: .utf8)))
     }
 
     @Test("label plan --live uses the labels written in live XML; without --live they are refused")
     func live() throws {
+        try requireSVirt()
         let dir = try scratch("svirt-live")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let xml = """
@@ -80,21 +72,22 @@ struct LabelCommandTests {
             """
         try xml.write(toFile: "\(dir)/live.xml", atomically: true, encoding: .utf8)
         let ok = try svirt(["label", "plan", "--state-dir", dir, "--live", "\(dir)/live.xml"])
-        #expect(ok.out == "/var/lib/libvirt/images/live.img;system_u:object_r:svirt_image_t:s0:c41,c264\n")
+        #expect(ok.stdout == "/var/lib/libvirt/images/live.img;system_u:object_r:svirt_image_t:s0:c41,c264\n")
         let refused = try svirt(["label", "plan", "--state-dir", dir, "\(dir)/live.xml"])
         #expect(refused.status != 0)
-        #expect(refused.err.contains("seclabel: type='dynamic' with a <label> is only accepted in live XML (--live)"))
+        #expect(refused.stderr.contains("seclabel: type='dynamic' with a <label> is only accepted in live XML (--live)"))
     }
 
     @Test("label plan --verbose adds the labels and a table; --json gives every field")
     func verboseAndJSON() throws {
+        try requireSVirt()
         let state = try scratch("svirt-plan")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let v = try svirt(["label", "plan", "--state-dir", state, "\(Golden.directory)/Dynamic_VM1.xml", "--level", "s0:c1,c2", "--verbose"])
-        #expect(v.out.contains("Process label:   system_u:system_r:svirt_t:s0:c1,c2"))
-        #expect(v.out.contains("disk 'hda'") && v.out.contains("recall"))
+        #expect(v.stdout.contains("Process label:   system_u:system_r:svirt_t:s0:c1,c2"))
+        #expect(v.stdout.contains("disk 'hda'") && v.stdout.contains("recall"))
         let j = try svirt(["label", "plan", "--state-dir", state, "\(Golden.directory)/Shareable_VM.xml", "--level", "s0:c1,c2", "--json"])
-        let obj = try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any]
+        let obj = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         let entries = obj?["entries"] as? [[String: Any]]
         #expect(entries?.first?["context"] as? String == "system_u:object_r:svirt_image_t:s0")
         #expect(entries?.first?["restore"] as? String == "leave")
@@ -104,6 +97,7 @@ struct LabelCommandTests {
     @Test("label apply and restore round-trip the labels of real files, and the level is released",
           .enabled(if: getuid() == 0, "needs root"))
     func applyRestore() throws {
+        try requireSVirt()
         let dir = try scratch("svirt-apply")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let img = "\(dir)/vm.img"
@@ -114,18 +108,19 @@ struct LabelCommandTests {
             <disk type='file'><source file='\(img)'/><target dev='vda'/></disk></devices></domain>
             """.write(toFile: "\(dir)/vm.xml", atomically: true, encoding: .utf8)
         let applied = try svirt(["label", "apply", "--state-dir", "\(dir)/state", "\(dir)/vm.xml", "--level", "s0:c17,c71"])
-        #expect(applied.status == 0, "\(applied.err)")
-        #expect(try run("/bin/ls", ["-Z", img]).out == "system_u:object_r:svirt_image_t:s0:c17,c71 \(img)\n")
-        #expect(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).out.contains("apply-vm"))
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try run("/bin/ls", ["-Z", img]).stdout == "system_u:object_r:svirt_image_t:s0:c17,c71 \(img)\n")
+        #expect(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).stdout.contains("apply-vm"))
         let restored = try svirt(["label", "restore", "--state-dir", "\(dir)/state", "\(dir)/vm.xml"])
-        #expect(restored.status == 0, "\(restored.err)")
-        #expect(try run("/bin/ls", ["-Z", img]).out == "unconfined_u:object_r:user_home_t:s0 \(img)\n")
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try run("/bin/ls", ["-Z", img]).stdout == "unconfined_u:object_r:user_home_t:s0 \(img)\n")
         #expect(try attributeNames(img) == ["security.selinux"])
-        #expect(!(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).out.contains("apply-vm")))
+        #expect(!(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).stdout.contains("apply-vm")))
     }
 
     @Test("label apply refuses a host system path and says why", .enabled(if: getuid() == 0, "needs root"))
     func systemPath() throws {
+        try requireSVirt()
         let dir = try scratch("svirt-sys")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try """
@@ -134,16 +129,16 @@ struct LabelCommandTests {
         let before = xattr("security.selinux", "/etc/hostname")
         let r = try svirt(["label", "apply", "--state-dir", "\(dir)/state", "\(dir)/vm.xml"])
         #expect(r.status != 0)
-        #expect(r.err.contains("kernel: refusing to relabel /etc/hostname: /etc/hostname is part of the host system (under /etc)"))
+        #expect(r.stderr.contains("kernel: refusing to relabel /etc/hostname: /etc/hostname is part of the host system (under /etc)"))
         #expect(xattr("security.selinux", "/etc/hostname") == before)
-        #expect(!(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).out.contains("bad")))
+        #expect(!(try svirt(["mcs", "list", "--state-dir", "\(dir)/state"]).stdout.contains("bad")))
     }
 }
 
 /// The crash-safety acceptance test: the real `svirt label apply` of a 20-disk domain is SIGKILLed after each
 /// single xattr write (strace injects SIGKILL on entry to the n-th setxattr, so exactly n-1 writes happened),
 /// then `svirt label restore` must give every file its exact original label.
-@Suite("crash safety of svirt label apply", .enabled(if: getuid() == 0, "needs root"), .enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/strace"), "needs strace"))
+@Suite("crash safety of svirt label apply", .enabled(if: getuid() == 0, "needs root"))
 struct CrashSafetyTests {
     static let originals = [
         "system_u:object_r:virt_image_t:s0", "unconfined_u:object_r:user_home_t:s0", "system_u:object_r:tmp_t:s0",
@@ -154,7 +149,9 @@ struct CrashSafetyTests {
 
     @Test("after a SIGKILL at every xattr write of a 20-disk apply, restore brings back every exact original label")
     func killAtEveryWrite() throws {
-        try #require(SVirtBinary.built, "no svirt binary at \(SVirtBinary.path): build the package first (swift build)")
+        try requireSVirt()
+        // .ci/run installs strace; without it the acceptance test fails rather than skips.
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/strace"), "install strace (apt-get install strace)")
         let dir = try scratch("svirt-crash")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = "\(dir)/state"
@@ -187,8 +184,8 @@ struct CrashSafetyTests {
         /// Restores, and checks that the level the killed apply had reserved was released.
         func restore(_ when: String) throws {
             let r = try svirt(["label", "restore", "--json", "--state-dir", state, "\(dir)/vm.xml"])
-            #expect(r.status == 0, "restore \(when): \(r.err)")
-            let released = (try? JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])?["released"] as? [String]
+            #expect(r.status == 0, "restore \(when): \(r.stderr)")
+            let released = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["released"] as? [String]
             #expect(released?.count == 1, "restore \(when) released \(released ?? [])")
         }
 
@@ -196,8 +193,8 @@ struct CrashSafetyTests {
         try reset()
         let writes = 5 * images.count
         let whole = try run("/usr/bin/strace", ["-f", "-o", "/dev/null", "-e", "inject=setxattr:signal=KILL:when=\(writes + 1)",
-                                                SVirtBinary.path, "label", "apply", "--state-dir", state, "\(dir)/vm.xml"])
-        #expect(whole.status == 0, "an apply makes exactly \(writes) writes: \(whole.err)")
+                                                svirtBinary, "label", "apply", "--state-dir", state, "\(dir)/vm.xml"])
+        #expect(whole.status == 0, "an apply makes exactly \(writes) writes: \(whole.stderr)")
         for (path, _) in images { #expect(xattr("security.selinux", path)?.hasPrefix("system_u:object_r:svirt_image_t:s0:c") == true) }
         try restore("after a full apply")
         try checkOriginals("after a full apply")
@@ -205,14 +202,14 @@ struct CrashSafetyTests {
         for n in 1...writes {
             try reset()
             let killed = try run("/usr/bin/strace", ["-f", "-o", "/dev/null", "-e", "inject=setxattr:signal=KILL:when=\(n)",
-                                                     SVirtBinary.path, "label", "apply", "--state-dir", state, "\(dir)/vm.xml"])
-            #expect(killed.status == 128 + SIGKILL, "apply was not killed at write \(n): \(killed.status) \(killed.err)")
+                                                     svirtBinary, "label", "apply", "--state-dir", state, "\(dir)/vm.xml"])
+            #expect(killed.status == 128 + SIGKILL, "apply was not killed at write \(n): \(killed.status) \(killed.stderr)")
             // The first n-1 writes happened: the disk being written when the kill came has its first (n-1) % 5 record attributes.
             let (disk, done) = ((n - 1) / 5, (n - 1) % 5)
             #expect(try attributeNames(images[disk].0).filter { $0.hasPrefix("trusted.") }.count == done, "kill at write \(n)")
             try restore("after a kill at write \(n)")
             try checkOriginals("kill at write \(n)")
         }
-        #expect(!(try svirt(["mcs", "list", "--json", "--state-dir", state]).out.contains("crash20")), "a level is still reserved")
+        #expect(!(try svirt(["mcs", "list", "--json", "--state-dir", state]).stdout.contains("crash20")), "a level is still reserved")
     }
 }

@@ -1,6 +1,27 @@
 import Foundation
 import Glibc
 
+/// A fresh directory under /tmp, removed by `cleanup()`.
+struct TempDir {
+    let path: String
+
+    init(_ prefix: String = "svirt-test") throws {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        path = String(cString: p)
+    }
+
+    func file(_ name: String, _ text: String) throws -> String {
+        let full = "\(path)/\(name)"
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try text.write(toFile: full, atomically: true, encoding: .utf8)
+        return full
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
 /// A scratch directory removed when the value goes away.
 final class ScratchDirectory {
     let path: String
@@ -27,7 +48,7 @@ final class ScratchDirectory {
     }
 }
 
-/// Runs a program and returns its exit status and standard output.
+/// Runs a program and returns its exit status and output.
 @discardableResult
 func run(_ program: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
