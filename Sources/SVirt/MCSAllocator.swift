@@ -16,8 +16,10 @@ public struct MCSAllocator: Sendable {
     public var coolDown: Double
 
     private var blocked: RankBitmap
-    /// For each pair rank, how many reservations conflict with it. Sparse: most pairs have none.
-    private var blockers: [Int: UInt32] = [:]
+    /// For each pair rank, how many reservations conflict with it.
+    private var blockers: [UInt32]
+    /// How many ranks have at least one blocker.
+    private var blockedByReservations = 0
     /// Cooling pairs by rank, with the time they were released.
     private var coolingSince: [Int: Double] = [:]
     private var coolingLevels: [SecurityLevel: CoolingLevel] = [:]
@@ -27,6 +29,7 @@ public struct MCSAllocator: Sendable {
         self.pool = pool
         self.coolDown = coolDown
         self.blocked = RankBitmap(count: pool.pairCount)
+        self.blockers = [UInt32](repeating: 0, count: pool.pairCount)
     }
 
     // MARK: Queries
@@ -38,8 +41,8 @@ public struct MCSAllocator: Sendable {
 
     public func statistics() -> MCSStatistics {
         MCSStatistics(pool: pool.description, categories: pool.categories.count, pairs: pool.pairCount,
-                      reservations: reservations.count, blockedPairs: blockers.count,
-                      coolingPairs: coolingSince.keys.filter { blockers[$0] == nil }.count,
+                      reservations: reservations.count, blockedPairs: blockedByReservations,
+                      coolingPairs: coolingSince.keys.filter { blockers[$0] == 0 }.count,
                       freePairs: blocked.freeCount, coolDownSeconds: coolDown)
     }
 
@@ -53,7 +56,7 @@ public struct MCSAllocator: Sendable {
         let rank: Int
         if blocked.freeCount > 0 {
             rank = blocked.selectFree(Int.random(in: 0..<blocked.freeCount, using: &rng))
-        } else if let oldest = coolingSince.filter({ blockers[$0.key] == nil })
+        } else if let oldest = coolingSince.filter({ blockers[$0.key] == 0 })
                     .min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key {
             rank = oldest
         } else {
@@ -96,9 +99,12 @@ public struct MCSAllocator: Sendable {
         if reservations[reservation.level] != nil { return }
         reservations[reservation.level] = reservation
         for rank in Self.conflictingRanks(reservation.level, in: pool) {
-            let n = blockers[rank, default: 0]
+            let n = blockers[rank]
             blockers[rank] = n + 1
-            if n == 0 { blocked.block(rank) }
+            if n == 0 {
+                blockedByReservations += 1
+                blocked.block(rank)
+            }
         }
     }
 
@@ -114,11 +120,12 @@ public struct MCSAllocator: Sendable {
             throw SVirtError(.notReserved, "'\(level)' is not reserved; 'svirt mcs list' shows the reserved levels")
         }
         for rank in Self.conflictingRanks(level, in: pool) {
-            let n = blockers[rank, default: 0]
-            if n <= 1 {
-                blockers[rank] = nil
+            let n = blockers[rank]
+            if n == 1 {
+                blockers[rank] = 0
+                blockedByReservations -= 1
                 if coolingSince[rank] == nil { blocked.unblock(rank) }
-            } else {
+            } else if n > 1 {
                 blockers[rank] = n - 1
             }
         }
@@ -154,12 +161,13 @@ public struct MCSAllocator: Sendable {
         coolingLevels[c.level] = c
         for rank in Self.dominatingRanks(c.level, in: pool) {
             if let old = coolingSince[rank], old >= c.releasedAt { continue }
-            if coolingSince[rank] == nil, blockers[rank] == nil { blocked.block(rank) }
+            if coolingSince[rank] == nil, blockers[rank] == 0 { blocked.block(rank) }
             coolingSince[rank] = c.releasedAt
         }
     }
 
     private mutating func expireCooling(now: Double) {
+        if coolingLevels.isEmpty { return }
         let expired = expiredCooling(now: now)
         guard !expired.isEmpty else { return }
         for c in expired { coolingLevels[c.level] = nil }
@@ -168,6 +176,7 @@ public struct MCSAllocator: Sendable {
 
     /// Handing out `pairLevel` consumes the cooling levels it dominates.
     private mutating func consumeCooling(pairLevel: SecurityLevel) {
+        if coolingLevels.isEmpty { return }
         let consumed = coolingLevels.keys.filter { pairLevel.dominates($0) }
         guard !consumed.isEmpty else { return }
         for l in consumed { coolingLevels[l] = nil }
@@ -175,7 +184,7 @@ public struct MCSAllocator: Sendable {
     }
 
     private mutating func rebuildCooling() {
-        for rank in coolingSince.keys where blockers[rank] == nil { blocked.unblock(rank) }
+        for rank in coolingSince.keys where blockers[rank] == 0 { blocked.unblock(rank) }
         coolingSince = [:]
         let levels = coolingLevels.values.sorted { $0.releasedAt < $1.releasedAt }
         coolingLevels = [:]
