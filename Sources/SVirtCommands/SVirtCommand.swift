@@ -9,6 +9,7 @@ public struct SVirtCommand: AsyncParsableCommand {
         subcommands: [
             HostShow.self,
             MCS.self,
+            Label.self,
             Demo.self,
             QEMUPaths.self,
             GuestStandIn.self,

@@ -1,62 +1,68 @@
 import Foundation
 import Glibc
-import SVirt
-@testable import SVirtLinux
 
-/// A fresh directory under /tmp, removed by `remove()`.
-struct TemporaryDirectory {
+/// A fresh directory under /tmp, removed by `cleanup()`.
+struct TempDir {
     let path: String
 
-    init(_ label: String = "svirt-test") throws {
-        var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buf -> Bool in
-            guard let base = buf.baseAddress else { return false }
-            return mkdtemp(base) != nil
-        }
-        guard made else { throw SystemCallError(call: "mkdtemp", path: "/tmp/\(label)", errno: errno) }
-        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    init(_ prefix: String = "svirt-test") throws {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw POSIXError(.EIO) }
+        path = String(cString: p)
     }
 
-    func file(_ name: String) -> String { "\(path)/\(name)" }
+    func file(_ name: String, _ text: String) throws -> String {
+        let full = "\(path)/\(name)"
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try text.write(toFile: full, atomically: true, encoding: .utf8)
+        return full
+    }
 
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        let p = file(name)
-        try text.write(toFile: p, atomically: false, encoding: .utf8)
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A scratch directory removed when the value goes away.
+final class ScratchDirectory {
+    let path: String
+
+    init(_ prefix: String = "svirt-test", in parent: String = NSTemporaryDirectory()) throws {
+        path = try Self.make(prefix, in: parent)
+    }
+
+    /// Makes a fresh directory `<parent>/<prefix>.XXXXXX` and returns its path.
+    static func make(_ prefix: String, in parent: String) throws -> String {
+        let template = (parent.hasSuffix("/") ? parent : parent + "/") + "\(prefix).XXXXXX"
+        var bytes = Array(template.utf8CString)
+        guard let made = mkdtemp(&bytes) else { throw POSIXError(.EIO) }
+        return String(cString: made)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String, _ contents: String = "") throws -> String {
+        let p = "\(path)/\(name)"
+        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try contents.write(toFile: p, atomically: false, encoding: .utf8)
         return p
     }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// Reads a whole text file ("" when missing).
-func readText(_ path: String) -> String {
-    (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-}
-
-/// Waits for a child and returns its exit status (128 + signal when killed).
-func waitExit(_ pid: Int32) -> Int32 {
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        if errno != EINTR { return -1 }
-    }
-    if status & 0x7f == 0 { return (status >> 8) & 0xff }
-    return 128 + (status & 0x7f)
-}
-
-/// Kills and reaps a child.
-func killAndReap(_ pid: Int32) {
-    kill(pid, SIGKILL)
-    _ = waitExit(pid)
-}
-
-/// A description that runs `/bin/sh -c script` with stdout and stderr in files of `dir`.
-func shell(_ script: String, in dir: TemporaryDirectory, _ args: String...) -> LaunchDescription {
-    var d = LaunchDescription(executable: "/bin/sh", arguments: ["-c", script, "sh"] + args,
-                              environment: LaunchDescription.minimalEnvironment)
-    d.standardOutput = .file(dir.file("stdout"))
-    d.standardError = .file(dir.file("stderr"))
-    return d
+/// Runs a program and returns its exit status and output.
+@discardableResult
+func run(_ program: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: program)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
 let isRoot = getuid() == 0
