@@ -7,6 +7,8 @@ import SELinux
 /// reserved_categories = c900.c1023   # set aside for other tools (containers), never handed out
 /// cooldown_seconds = 3600        # how long a released level stays out of the pool
 /// manager_context = system_u:system_r:virtd_t:s0-s0:c0.c1023
+/// user = libvirt-qemu           # who QEMU runs as when svirt runs as root (default: libvirt-qemu, else nobody)
+/// group = kvm                   # its group (default: the user's primary group)
 /// ```
 public struct SVirtConfiguration: Sendable, Hashable {
     /// The category pool, when set; otherwise the managing process's clearance is used.
@@ -16,6 +18,11 @@ public struct SVirtConfiguration: Sendable, Hashable {
     public var coolDownSeconds: Double = 3600
     /// The managing process's context when the kernel gives none.
     public var managerContext: SecurityContext?
+    /// The user QEMU runs as when svirt runs as root (a name or a number); nil: `libvirt-qemu` if it exists,
+    /// else `nobody`.
+    public var user: String?
+    /// The group QEMU runs as; nil: the user's primary group.
+    public var group: String?
 
     public init() {}
 
@@ -51,10 +58,15 @@ public struct SVirtConfiguration: Sendable, Hashable {
                     out.coolDownSeconds = v
                 case "manager_context":
                     out.managerContext = try SecurityContext(parsing: value)
+                case "user", "group":
+                    guard !value.isEmpty, value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-.$".contains($0)) }) else {
+                        throw bad("\(key) must be a user or group name or number, found '\(value)'")
+                    }
+                    if key == "user" { out.user = value } else { out.group = value }
                 default:
                     // Keys for later features are read by their own code; unknown keys are an error, so typos show.
                     if !Self.otherKeys.contains(key) {
-                        throw bad("unknown key '\(key)'; known keys: categories, reserved_categories, cooldown_seconds, manager_context"
+                        throw bad("unknown key '\(key)'; known keys: categories, reserved_categories, cooldown_seconds, manager_context, user, group"
                                   + (Self.otherKeys.isEmpty ? "" : ", " + Self.otherKeys.sorted().joined(separator: ", ")))
                     }
                 }

@@ -85,6 +85,23 @@ public final class SQLiteRegistry: LevelRegistry {
                     message TEXT NOT NULL);
                 """)
         }
+        m.registerMigration("v2-lifecycle") { db in
+            // The svirt process acting on a running row (starting or stopping it), the libvirt-style domain id,
+            // and what a later svirt process needs to reach and restore the VM (JSON).
+            try db.execute(sql: """
+                ALTER TABLE running ADD COLUMN domain_id INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE running ADD COLUMN holder_pid INTEGER;
+                ALTER TABLE running ADD COLUMN holder_start INTEGER;
+                ALTER TABLE running ADD COLUMN details TEXT;
+                CREATE TABLE meta (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value INTEGER NOT NULL);
+                CREATE TABLE boolean (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    value INTEGER NOT NULL,
+                    updated_at REAL NOT NULL);
+                """)
+        }
         return m
     }
 
