@@ -79,6 +79,10 @@ long long svirt_fstatfs_type(int fd) {
     return (long long)(unsigned long)s.f_type;
 }
 
+int svirt_fchown_path_fd(int fd, unsigned int uid, unsigned int gid) {
+    return fchownat(fd, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH);
+}
+
 int svirt_landlock_abi_version(void) {
     return (int)syscall(__NR_landlock_create_ruleset, NULL, 0, SVIRT_LANDLOCK_CREATE_RULESET_VERSION);
 }

@@ -54,6 +54,8 @@ public struct SecurityDriver: Sendable {
         public var report: LabelReport
         /// The levels released.
         public var released: [SecurityLevel]
+        /// Levels the registry did not release, and why (the labels were restored all the same).
+        public var unreleased: [(level: SecurityLevel, reason: String)]
         public var warnings: [String]
     }
 
@@ -152,10 +154,20 @@ public struct SecurityDriver: Sendable {
         let all = try await registry.reservations()
         let report = relabeler(all).restoreAll(plan, labelKnown: labelKnown)
         var released: [SecurityLevel] = []
+        var unreleased: [(level: SecurityLevel, reason: String)] = []
+        // The labels are back whatever the registry says: a release the registry refuses (a shared registry out
+        // of reach) is reported, not thrown, so the caller still finishes the stop on this host.
         for r in reservations {
-            try await registry.releaseLevel(r.level)
-            released.append(r.level)
+            do {
+                try await registry.releaseLevel(r.level)
+                released.append(r.level)
+            } catch {
+                unreleased.append((r.level, String(describing: error)))
+                warnings.append("the level \(r.level) of '\(domain.name)' could not be released: \(error); it stays reserved "
+                                + "until 'svirt mcs release \(r.level)' succeeds")
+            }
         }
-        return Restored(label: label, plan: plan, report: report, released: released, warnings: warnings + plan.warnings)
+        return Restored(label: label, plan: plan, report: report, released: released, unreleased: unreleased,
+                        warnings: warnings + plan.warnings)
     }
 }

@@ -43,8 +43,12 @@ public enum GuestSupervisor {
     /// Starts `launch` with stdout and stderr appended to `logFile`, in a new session, then waits until the
     /// monitor at `qmpSocket` greets (returned connected), or the process exits (an error whose message ends with
     /// QEMU's own output, verbatim), or `timeout` passes (the process is killed).
+    ///
+    /// `spawned` is called with the process as soon as it exists, before the wait, so the caller can record it
+    /// where a later svirt process finds it even if this one dies during the wait.
     public static func start(_ launch: LaunchDescription, qmpSocket: String, logFile: String,
-                             timeout: Duration = .seconds(30), proc: ProcFS = ProcFS()) throws -> StartedGuest {
+                             timeout: Duration = .seconds(30), proc: ProcFS = ProcFS(),
+                             spawned: ((ProcessIdentity) throws -> Void)? = nil) throws -> StartedGuest {
         var d = launch
         d.standardOutput = .file(logFile)
         d.standardError = .file(logFile)
@@ -62,6 +66,13 @@ public enum GuestSupervisor {
             throw SVirtError(.launch, "\(d.executable) (pid \(pid)) vanished right after it started")
         }
         let record = GuestProcess(identity: identity, qmpSocket: qmpSocket, logFile: logFile)
+        do {
+            try spawned?(identity)
+        } catch {
+            kill(pid, SIGKILL)
+            _ = reap(pid, block: true)
+            throw error
+        }
         let deadline = ContinuousClock.now + timeout
 
         func failure(_ why: String) -> SVirtError {

@@ -89,6 +89,17 @@ public struct HostReport: Sendable, Codable {
             notes: sel.notes)
     }
 
+    /// What `svirt start` does under a mechanism, in a few words.
+    public static func explain(_ mechanism: String) -> String {
+        switch HostProbe.Mechanism(rawValue: mechanism) {
+        case .selinux?: return "active: the kernel enforces each VM's SELinux label"
+        case .selinuxPermissive?: return "active: VMs get their SELinux labels, but the kernel only logs denials"
+        case .landlock?: return "active: SELinux is off, so each VM runs in a Landlock ruleset whose every grant the policy "
+            + "allows; labels are still written"
+        case .none?, nil: return "nothing can confine VMs here: svirt start refuses unless --unconfined"
+        }
+    }
+
     /// The report as text for people.
     public var text: String {
         var l: [String] = []
@@ -109,7 +120,7 @@ public struct HostReport: Sendable, Codable {
         row("KVM:", kvmUsable ? "usable (\(kvmDetail))" : "not usable (\(kvmDetail))")
         row("State directory:", stateDirectory)
         row("Labels:", labelsWritable ? "writable (\(labelsDetail))" : "not writable (\(labelsDetail))")
-        row("Confinement:", confinement)
+        row("Confinement:", "\(confinement) (\(Self.explain(confinement)))")
         if !notes.isEmpty {
             l.append("Notes:")
             for n in notes { l.append("  - \(n)") }

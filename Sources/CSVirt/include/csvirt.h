@@ -31,6 +31,9 @@ int svirt_o_path(void);
 // fstatfs(fd)->f_type: the filesystem's magic number, or -1 with errno.
 long long svirt_fstatfs_type(int fd);
 
+// fchownat(fd, "", uid, gid, AT_EMPTY_PATH): changes the owner of the file an O_PATH descriptor names.
+int svirt_fchown_path_fd(int fd, unsigned int uid, unsigned int gid);
+
 // Landlock. The ABI version, or -1 with errno (ENOSYS: not built, EOPNOTSUPP: disabled at boot).
 int svirt_landlock_abi_version(void);
 int svirt_landlock_create_ruleset(const void *attr, size_t size, uint32_t flags);

@@ -1,0 +1,400 @@
+import Foundation
+import Glibc
+import SELinux
+import SVirt
+
+/// Starts, stops and reconciles VMs without a daemon: the registry is the only shared state, and every svirt
+/// process that opens it first reconciles it with `/proc`.
+///
+/// `start` is one sequence in which every step is undone if a later one fails:
+/// claim the name (a `starting` row) → label (`SecurityDriver.labelAll`: level, plan, preflight, labels) →
+/// record the label → give the files to the guest user (root) → confine (SELinux exec context, or a Landlock
+/// ruleset whose every grant the policy allows) → spawn and wait for the monitor → `running`.
+///
+/// `stop` claims the row (`stopping`), stops the process, gives owners and labels back, releases the level and
+/// removes the row. A row whose svirt process died midway is taken over by the next reconciliation.
+public final class DomainLifecycle {
+    public let env: HostEnvironment
+    /// Domains and running VMs.
+    public let local: SQLiteRegistry
+    /// Where levels are reserved (the local registry, or a shared one).
+    public let levels: any LevelRegistry
+    public var probe: HostProbe
+    /// Where runtime directories are made.
+    public var runtimeRoot: String
+    /// The svirt executable the stand-in guest runs as.
+    public var svirtExecutable: String
+    /// svirt's built-in sVirt policy, for decisions the host's policy cannot make (a boolean it lacks).
+    public var builtInPolicy: (@Sendable () throws -> any PolicyInspector)?
+    /// The svirt process itself: the holder of the rows it acts on.
+    public let holder: ProcessIdentity
+    private var cachedDriver: SecurityDriver?
+    private let makeDriver: (HostEnvironment, any LevelRegistry) throws -> SecurityDriver
+
+    public init(environment env: HostEnvironment, local: SQLiteRegistry, levels: (any LevelRegistry)? = nil,
+                probe: HostProbe = HostProbe(), runtimeRoot: String? = nil,
+                svirtExecutable: String = StandInGuest.currentExecutable(),
+                driver: @escaping (HostEnvironment, any LevelRegistry) throws -> SecurityDriver = { try SecurityDriver.host($0, registry: $1) }) throws {
+        self.env = env
+        self.local = local
+        self.levels = levels ?? local
+        self.probe = probe
+        self.runtimeRoot = runtimeRoot ?? Self.runtimeRoot(for: env)
+        self.svirtExecutable = svirtExecutable
+        makeDriver = driver
+        guard let me = env.proc.selfIdentity() else {
+            throw SVirtError(.unsupported, "cannot read this process's start time from \(env.proc.root)/self/stat; "
+                             + "svirt needs procfs to record who acts on a VM")
+        }
+        holder = me
+    }
+
+    /// `/run/svirt` (root; `SVIRT_RUNTIME_DIR` overrides) for the default state directory, and `<state>/run`
+    /// for any other, so that separate state directories never share runtime directories.
+    public static func runtimeRoot(for env: HostEnvironment) -> String {
+        let defaultState = StateDirectory.resolve(nil).path
+        if ProcessInfo.processInfo.environment["SVIRT_RUNTIME_DIR"] != nil || env.state.path == defaultState {
+            return RuntimeDirectory.defaultRoot()
+        }
+        return "\(env.state.path)/run"
+    }
+
+    /// The security driver, made once.
+    public func driver() throws -> SecurityDriver {
+        if let d = cachedDriver { return d }
+        let d = try makeDriver(env, levels)
+        cachedDriver = d
+        return d
+    }
+
+    // MARK: Definitions
+
+    /// The definition of `name`: the defined XML, or for a running transient VM its live XML read as a
+    /// definition. `.notFound` otherwise.
+    public func definition(named name: String) throws -> (domain: DomainDefinition, persistent: Bool) {
+        if let r = try local.definedDomain(named: name) {
+            return (try DomainDefinition(xml: r.xml, source: "the definition of '\(name)'"), true)
+        }
+        if let run = try local.runningDomain(named: name) {
+            return (try DomainDefinition(xml: run.liveXML, mode: run.label == nil ? .inactive : .live,
+                                         source: "the live XML of '\(name)'"), false)
+        }
+        throw SVirtError(.notFound, "failed to get domain '\(name)'")
+    }
+
+    /// Defines (or redefines) a domain.
+    @discardableResult
+    public func define(_ domain: DomainDefinition) throws -> SQLiteRegistry.DefineOutcome {
+        if let run = try local.runningDomain(named: domain.name), run.uuid != domain.uuid {
+            throw SVirtError(.alreadyExists, "domain '\(domain.name)' already runs with uuid \(run.uuid); give the new "
+                             + "definition that <uuid>, or another <name>")
+        }
+        let outcome = try local.define(name: domain.name, uuid: domain.uuid, xml: domain.xmlText())
+        if var run = try local.runningDomain(named: domain.name), run.details.transient {
+            run.details.transient = false
+            try local.updateRunning(run)
+        }
+        try local.log(domain: domain.name, kind: "define", message: outcome == .created ? "defined" : "definition replaced")
+        return outcome
+    }
+
+    /// Removes a definition. A running VM keeps running as a transient one and disappears when it stops.
+    public func undefine(name: String) throws {
+        _ = try local.undefine(name: name)
+        if var run = try local.runningDomain(named: name) {
+            run.details.transient = true
+            try local.updateRunning(run)
+        }
+        try local.log(domain: name, kind: "undefine", message: "undefined")
+    }
+
+    // MARK: Start
+
+    public struct StartOptions: Sendable {
+        /// Start without SELinux or Landlock confinement (required where neither is available).
+        public var unconfined = false
+        /// Relabel host system paths and device nodes the XML does not hand over.
+        public var force = false
+        /// Run svirt's stand-in guest instead of QEMU (where QEMU is missing).
+        public var standIn = false
+        /// `-S`: no guest code runs until `cont`.
+        public var startPaused = false
+        /// How long QEMU may take to answer on its monitor.
+        public var timeout: Duration = .seconds(30)
+        /// Treat the domain as transient (`start --xml`): it is not defined and disappears when it stops.
+        public var transient = false
+
+        public init() {}
+    }
+
+    /// How a guest was confined.
+    public enum Confinement: Sendable, Hashable {
+        /// The kernel enforces the exec context (SELinux enforcing or permissive).
+        case selinux(enforcing: Bool)
+        /// A Landlock ruleset of `grants` path rules, each allowed by the policy.
+        case landlock(grants: Int)
+        /// Nothing confines it, and why.
+        case unconfined(reason: String)
+
+        /// The word `dominfo` shows after the label.
+        public var mode: String {
+            switch self {
+            case .selinux(let enforcing): return enforcing ? "enforcing" : "permissive"
+            case .landlock: return "landlock"
+            case .unconfined: return "unconfined"
+            }
+        }
+
+        init?(mode: String?, reason: String?) {
+            switch mode {
+            case "enforcing": self = .selinux(enforcing: true)
+            case "permissive": self = .selinux(enforcing: false)
+            case "landlock": self = .landlock(grants: 0)
+            case "unconfined": self = .unconfined(reason: reason ?? "")
+            default: return nil
+            }
+        }
+    }
+
+    /// What `start` did.
+    public struct Started: Sendable {
+        public var domain: RunningDomain
+        public var label: SecurityLabel
+        public var plan: LabelPlan
+        public var report: LabelReport
+        public var confinement: Confinement
+        /// The command line, shell-quoted (for `--verbose`).
+        public var commandLine: String
+        public var owners: [DACRelabeler.Item]
+        public var grants: LandlockGrantCheck.Report?
+        public var warnings: [String]
+        /// Decisions worth telling (a policy fallback).
+        public var notes: [String]
+    }
+
+    /// Starts `domain`. See the type's description for the sequence; any failure undoes what was done (labels,
+    /// owners, level, runtime directory, the claim) and throws, with QEMU's own words when QEMU failed.
+    public func start(_ domain: DomainDefinition, options: StartOptions = StartOptions()) async throws -> Started {
+        let mechanism = probe.mechanism()
+        if mechanism == .none && !options.unconfined {
+            let ll = probe.landlock()
+            throw SVirtError(.confinement, "cannot confine '\(domain.name)': SELinux is disabled and Landlock is unavailable "
+                             + "(\(ll.reason)); start it with --unconfined to run it without confinement")
+        }
+        let persistent = try local.definedDomain(named: domain.name)
+        if options.transient, let p = persistent {
+            throw SVirtError(.alreadyExists, "domain '\(domain.name)' is already defined (uuid \(p.uuid)); start it by name")
+        }
+        let root = getuid() == 0
+        let user: GuestUser? = root
+            ? try GuestUser.resolve(user: env.configuration.user, group: env.configuration.group, source: env.state.configurationPath)
+            : nil
+        var row = try local.claimStart(name: domain.name, uuid: domain.uuid, xml: domain.xmlText(), holder: holder,
+                                       details: RunningDomain.Details(transient: options.transient, user: user))
+        var progress = StartProgress()
+        do {
+            return try await startClaimed(domain, options: options, mechanism: mechanism, user: user, row: &row,
+                                          progress: &progress)
+        } catch {
+            let problems = await undoStart(domain, row: row, progress: progress)
+            try? local.log(domain: domain.name, kind: "start-failed", message: "\(error)")
+            if problems.isEmpty { throw error }
+            throw SVirtError((error as? SVirtError)?.code ?? .launch,
+                             "\(error)\nundoing the start also failed: " + problems.joined(separator: "; "), cause: error as? SVirtError)
+        }
+    }
+
+    /// What a start has done so far, for undoing it.
+    struct StartProgress {
+        var runtime: RuntimeDirectory?
+        var labelled: SecurityDriver.Labelled?
+        var dacPaths: [String] = []
+        var guest: GuestProcess?
+    }
+
+    private func startClaimed(_ domain: DomainDefinition, options: StartOptions, mechanism: HostProbe.Mechanism,
+                              user: GuestUser?, row: inout RunningDomain, progress: inout StartProgress) async throws -> Started {
+        var warnings: [String] = []
+        var notes: [String] = []
+        // Everything that can be refused without touching a file comes first.
+        let emulator: QEMUEmulator? = options.standIn ? nil
+            : try QEMUEmulator.find(arch: domain.os.arch ?? QEMUEmulator.hostArchitecture(), path: domain.emulator)
+        let kvm = probe.kvm()
+        let runtime = try RuntimeDirectory.create(name: domain.name, root: runtimeRoot,
+                                                  owner: user.map { ($0.uid, $0.gid) })
+        progress.runtime = runtime
+        var config = try QEMUConfiguration(domain: domain, qmpSocket: runtime.qmpSocket, kvm: kvm)
+        config.startPaused = options.startPaused
+        let driver = try driver()
+
+        // Labels (level, plan, preflight, relabel).
+        let labelled = try await driver.labelAll(for: domain, runtime: RuntimeResources(privatePaths: [runtime.path]),
+                                                 force: options.force)
+        progress.labelled = labelled
+        warnings += labelled.warnings + labelled.report.warnings + labelled.preflight.unchecked.map { "preflight: \($0)" }
+        let label = labelled.label
+        let live = domain.xmlText(seclabels: domain.liveSeclabels(with: label))
+        row.label = label.process?.description
+        row.imageLabel = label.image.description
+        row.level = label.reservedLevel?.description
+        row.liveXML = live
+        row.runtimeDirectory = runtime.path
+        row.details.privatePaths = [runtime.path]
+        row.details.qmpSocket = runtime.qmpSocket
+        row.details.logFile = runtime.logFile
+        row.details.standIn = options.standIn
+        row.details.emulator = emulator?.path ?? svirtExecutable
+        try local.updateRunning(row)
+
+        // Owners (root): the guest user must reach every file, and gets the ones it uses.
+        var owners: [DACRelabeler.Item] = []
+        let program = emulator?.path ?? svirtExecutable
+        if let user, !user.isRoot {
+            let paths = DACRelabeler.paths(labelled.plan, domain: domain).filter { $0 != runtime.path }
+            var unreachable: [String] = []
+            if let why = user.unreachableReason(program, write: false, ownerWillBeSet: false) { unreachable.append(why) }
+            for p in paths { if let why = user.unreachableReason(p, write: false, ownerWillBeSet: true) { unreachable.append(why) } }
+            if !unreachable.isEmpty {
+                throw SVirtError(.launch, "'\(domain.name)' would run as \(user), which cannot reach its files:\n"
+                                 + Set(unreachable).sorted().map { "  - " + $0 }.joined(separator: "\n"))
+            }
+            progress.dacPaths = paths
+            owners = try DACRelabeler(bootTime: driver.bootTime).labelAll(paths, user: user, holder: domain.name)
+            row.details.ownersChanged = true
+            try local.updateRunning(row)
+        }
+
+        // The launch and its confinement.
+        var launch: LaunchDescription
+        var systemRules: [Landlock.PathRule]
+        if let emulator {
+            launch = try QEMUCommandLine(config, emulator: emulator).launchDescription()
+            systemRules = []
+            if mechanism == .landlock && !options.unconfined {
+                systemRules = try QEMUSystemPaths.compute(for: emulator, kvm: config.accelerator == .kvm).rules
+            }
+        } else {
+            launch = StandInGuest.launchDescription(for: config, svirtExecutable: svirtExecutable)
+            systemRules = mechanism == .landlock && !options.unconfined ? try ProgramPaths.compute(for: svirtExecutable).rules : []
+            notes.append("QEMU stands in as svirt's built-in guest (\(svirtExecutable) __guest): it opens its disks and answers QMP")
+        }
+        if let user, !user.isRoot { launch.credentials = user.credentials }
+        let confinement = try confine(&launch, domain: domain, label: label, plan: labelled.plan, config: config,
+                                      mechanism: mechanism, options: options, systemRules: systemRules,
+                                      checkSystem: emulator != nil, entrypoint: program, warnings: &warnings, notes: &notes)
+        row.mechanism = mechanism.rawValue
+        row.details.confinement = confinement.mode
+        if case .unconfined(let why) = confinement { row.details.unconfinedReason = why }
+        row.details.notes = notes
+        try local.updateRunning(row)
+
+        // Spawn, record the process at once, wait for the monitor.
+        let commandLine = launch.commandLine
+        let name = domain.name
+        var spawnedRow = row
+        let started = try GuestSupervisor.start(launch, qmpSocket: runtime.qmpSocket, logFile: runtime.logFile,
+                                                timeout: options.timeout, proc: env.proc, spawned: { identity in
+            spawnedRow.process = identity
+            try self.local.updateRunning(spawnedRow)
+        })
+        started.monitor.close()
+        progress.guest = started.process
+        row.process = started.process.identity
+        row.state = .running
+        row.holder = nil
+        try local.updateRunning(row)
+        try? local.log(domain: name, kind: "start", message: "started: pid \(started.process.identity.pid), "
+                       + "label \(label.process?.description ?? "none"), \(confinement.mode)")
+        return Started(domain: row, label: label, plan: labelled.plan, report: labelled.report, confinement: confinement,
+                       commandLine: commandLine, owners: owners,
+                       grants: lastGrantReport, warnings: warnings, notes: notes)
+    }
+
+    /// The grant report of the last Landlock start (kept for `Started`).
+    private var lastGrantReport: LandlockGrantCheck.Report?
+
+    /// Undoes a failed start; returns what could not be undone.
+    private func undoStart(_ domain: DomainDefinition, row: RunningDomain, progress: StartProgress) async -> [String] {
+        var problems: [String] = []
+        if let g = progress.guest { GuestSupervisor.stop(g, powerdownTimeout: .zero, proc: env.proc) }
+        if let l = progress.labelled, let driver = try? driver() {
+            if !progress.dacPaths.isEmpty {
+                problems += DACRelabeler(bootTime: driver.bootTime).restoreAll(progress.dacPaths, holder: domain.name).failures
+            }
+            do {
+                let r = try await driver.restoreAll(for: domain, label: l.label,
+                                                    runtime: RuntimeResources(privatePaths: row.details.privatePaths))
+                problems += r.report.failures
+                problems += r.unreleased.map { "the level \($0.level) stays reserved: \($0.reason)" }
+            } catch {
+                problems.append("restoring the labels: \(error)")
+            }
+        }
+        progress.runtime?.remove()
+        do { try local.removeRunning(name: domain.name) } catch { problems.append("removing the running record: \(error)") }
+        return problems
+    }
+
+    // MARK: Confinement
+
+    /// Sets the confinement of `launch` for the mechanism, or refuses.
+    private func confine(_ launch: inout LaunchDescription, domain: DomainDefinition, label: SecurityLabel, plan: LabelPlan,
+                         config: QEMUConfiguration, mechanism: HostProbe.Mechanism, options: StartOptions,
+                         systemRules: [Landlock.PathRule], checkSystem: Bool, entrypoint: String,
+                         warnings: inout [String], notes: inout [String]) throws -> Confinement {
+        lastGrantReport = nil
+        if options.unconfined { return .unconfined(reason: "started with --unconfined") }
+        switch mechanism {
+        case .none:
+            throw SVirtError(.confinement, "cannot confine '\(domain.name)'; start it with --unconfined")
+        case .selinux, .selinuxPermissive:
+            if let p = label.process {
+                launch.execContext = p
+                launch.socketCreateContext = p
+            }
+            return .selinux(enforcing: mechanism == .selinux)
+        case .landlock:
+            let driver = try driver()
+            if let process = label.process {
+                let decision = try checkTransition(domain: domain.name, to: process, checker: driver.checker)
+                notes += decision.notes
+                warnings += decision.warnings
+                if decision.unconfined {
+                    return .unconfined(reason: "\(process.type) is an unconfined domain in \(decision.policySource): the "
+                                       + "policy lets it use every file, so there is nothing for Landlock to enforce")
+                }
+            }
+            // The guest's own resources, with the labels svirt gives them, then the system paths.
+            var given: [String: SecurityContext] = [:]
+            var readWrite: [String] = [], readOnly: [String] = []
+            let store = XattrFileLabelStore()
+            for e in plan.entries where e.path.hasPrefix("/") && e.kind != .filesystem {
+                let canonical = (try? store.resolve(e.path)) ?? e.path
+                if let c = e.context { given[canonical] = c }
+                if e.access == .readWrite { readWrite.append(e.path) } else { readOnly.append(e.path) }
+            }
+            var devices: [String] = []
+            if case .pty? = config.serial { devices = ["/dev/ptmx", "/dev/pts"] }
+            let ruleset = Landlock.Ruleset.guest(system: systemRules, readWrite: readWrite, readOnly: readOnly, devices: devices)
+            if let process = label.process {
+                let checked = checkSystem ? ruleset.pathRules : ruleset.pathRules.filter { r in
+                    readWrite.contains(r.path) || readOnly.contains(r.path) || devices.contains(r.path)
+                }
+                if !checkSystem {
+                    notes.append("the stand-in guest's own program files are granted without a policy check; its disks are checked")
+                }
+                let report = try LandlockGrantCheck(checker: driver.checker, defaults: driver.defaults)
+                    .check(domain: domain.name, process: process, rules: checked, given: given, entrypoint: entrypoint)
+                lastGrantReport = report
+                if !report.unchecked.isEmpty {
+                    warnings.append("\(report.unchecked.count) Landlock grant(s) were not checked against a policy: "
+                                    + (report.unchecked.first ?? ""))
+                }
+            } else {
+                notes.append("'\(domain.name)' has no process label (seclabel type='none'); its Landlock ruleset is applied without policy checks")
+            }
+            launch.landlock = ruleset
+            return .landlock(grants: ruleset.pathRules.count)
+        }
+    }
+}
