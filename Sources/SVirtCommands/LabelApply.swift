@@ -27,7 +27,9 @@ struct LabelApplyCommand: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let domain = try options.domain()
-        let driver = try SecurityDriver.host(env, registry: try env.openRegistry())
+        let registry = try env.openRegistry()
+        await reconcileDomains(env, registry)
+        let driver = try SecurityDriver.host(env, registry: registry)
         let l = try level.map { try parseArgument($0) { try SecurityLevel(parsing: $0) } }
         let done = try await driver.labelAll(for: domain, level: l, force: force)
         let warnings = done.warnings + done.report.warnings + done.preflight.unchecked.map { "preflight: \($0)" }

@@ -16,7 +16,9 @@ struct LabelRestoreCommand: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let domain = try options.domain()
-        let driver = try SecurityDriver.host(env, registry: try env.openRegistry())
+        let registry = try env.openRegistry()
+        await reconcileDomains(env, registry)
+        let driver = try SecurityDriver.host(env, registry: registry)
         let done = try await driver.restoreAll(for: domain)
         let warnings = done.warnings + done.report.warnings
         if json {

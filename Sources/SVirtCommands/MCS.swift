@@ -62,6 +62,7 @@ struct MCSList: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let registry = try env.openRegistry()
+        await reconcileDomains(env, registry)
         let rows = try registry.reservationsNow().map(ReservationJSON.init)
         if options.json { try printJSON(rows); return }
         print(table(["Level", "Owner", "Kind", "Process", "Since"],
@@ -76,6 +77,7 @@ struct MCSStats: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let registry = try env.openRegistry()
+        await reconcileDomains(env, registry)
         let s = try registry.statisticsNow(pool: try options.pool(env))
         if options.json { try printJSON(s); return }
         print("Pool:            \(s.pool)")
@@ -98,6 +100,7 @@ struct MCSAllocate: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let registry = try env.openRegistry()
+        await reconcileDomains(env, registry)
         var process: ProcessIdentity?
         if let pid {
             guard let p = env.proc.identity(of: pid) else { throw ValidationError("no process with pid \(pid)") }
@@ -122,6 +125,7 @@ struct MCSReserve: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let registry = try env.openRegistry()
+        await reconcileDomains(env, registry)
         let l = try parseArgument(level) { try SecurityLevel(parsing: $0) }
         var process: ProcessIdentity?
         if let pid {
@@ -144,6 +148,7 @@ struct MCSRelease: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let registry = try env.openRegistry()
+        await reconcileDomains(env, registry)
         let l = try parseArgument(level) { try SecurityLevel(parsing: $0) }
         let r = try registry.releaseLevelNow(l)
         if options.json { try printJSON(ReservationJSON(r)) } else { print("released \(r.level) (held by '\(r.owner)')") }

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import SELinux
+import SVirt
+import SVirtLinux
+
+/// The host, the registries and the lifecycle a domain command works with, reconciled: every VM whose QEMU is
+/// gone has been shut off (labels and owners restored, level released, the reason logged) before the command
+/// looks at anything.
+struct DomainContext {
+    let env: HostEnvironment
+    let lifecycle: DomainLifecycle
+
+    var local: SQLiteRegistry { lifecycle.local }
+
+    /// Opens everything and reconciles. Each VM found shut off is reported on stderr.
+    static func open(_ global: GlobalOptions, quiet: Bool = false) async throws -> DomainContext {
+        let env = try HostEnvironment(stateDirectory: global.stateDir, selinuxRoot: global.selinuxRoot)
+        let local = try env.openRegistry()
+        let lifecycle = try DomainLifecycle(environment: env, local: local, levels: local)
+        for r in await lifecycle.reconcile() where !quiet {
+            printError("note: domain '\(r.name)' is shut off: \(r.reason); its labels were restored and its level released")
+            for f in r.stopped.failures { printError("warning: \(f)") }
+        }
+        return DomainContext(env: env, lifecycle: lifecycle)
+    }
+}
+
+/// Runs a domain command the way virsh reports failures: `error: <what failed>` then `error: <why>` on stderr,
+/// exit status 1. A domain that does not exist gives virsh's one line, `error: failed to get domain 'NAME'`.
+func virsh(_ failure: String?, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let e as SVirtError {
+        if e.code == .notFound, e.message.hasPrefix("failed to get domain") {
+            printError("error: \(e.message)")
+        } else {
+            if let failure { printError("error: \(failure)") }
+            printError("error: \(virshReason(e))")
+        }
+        throw ExitCode.failure
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as ValidationError {
+        throw e
+    } catch {
+        if let failure { printError("error: \(failure)") }
+        printError("error: \(error)")
+        throw ExitCode.failure
+    }
+}
+
+/// The second virsh line for an error: libvirt's words for state errors.
+func virshReason(_ e: SVirtError) -> String {
+    switch e.code {
+    case .state where e.message.hasPrefix("domain is"):
+        return "Requested operation is not valid: \(e.message)"
+    case .notFound where e.message == "domain is not running":
+        return "Requested operation is not valid: domain is not running"
+    default:
+        return e.message
+    }
+}
+
+/// Reads a domain XML file ('-': standard input), with errors that name the file.
+func readDomainXML(_ file: String) throws -> DomainDefinition {
+    let data: Data
+    if file == "-" {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        guard let d = FileManager.default.contents(atPath: file) else {
+            let why = FileManager.default.fileExists(atPath: file) ? "it is not readable" : "it does not exist"
+            throw SVirtError(.notFound, "cannot read the domain XML \(file): \(why)")
+        }
+        data = d
+    }
+    guard data.count <= XMLLimits.domain.maxBytes else {
+        throw SVirtError(.invalidDomain, "\(file) is \(data.count) bytes, more than the \(XMLLimits.domain.maxBytes) bytes svirt reads")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw SVirtError(.invalidDomain, "\(file) is not UTF-8 text; save the domain XML as UTF-8")
+    }
+    return try DomainDefinition(xml: text, source: file == "-" ? "standard input" : file)
+}
+
+/// A process's `ps -eZ` line: label, pid, tty, cpu time, command.
+func psLine(label: String, pid: Int32, proc: ProcFS = ProcFS()) -> String {
+    let statText = (try? String(contentsOfFile: "\(proc.root)/\(pid)/stat", encoding: .utf8)) ?? ""
+    var command = "?"
+    var time = "00:00:00"
+    if let open = statText.firstIndex(of: "("), let close = statText.lastIndex(of: ")") {
+        command = String(statText[statText.index(after: open)..<close])
+        let fields = statText[statText.index(after: close)...].split(separator: " ")
+        // utime and stime are fields 14 and 15 of stat; here they follow state (3) at offsets 11 and 12.
+        if fields.count > 12, let u = UInt64(fields[11]), let s = UInt64(fields[12]) {
+            let ticks = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+            let secs = (u + s) / ticks
+            time = String(format: "%02llu:%02llu:%02llu", secs / 3600, secs / 60 % 60, secs % 60)
+        }
+    }
+    return "\(label) \(pid) ? \(time) \(command)"
+}
+
+/// Reconciles the running VMs of a registry a non-domain command opened (every command reconciles first).
+func reconcileDomains(_ env: HostEnvironment, _ local: SQLiteRegistry) async {
+    guard let lifecycle = try? DomainLifecycle(environment: env, local: local) else { return }
+    for r in await lifecycle.reconcile() {
+        printError("note: domain '\(r.name)' is shut off: \(r.reason); its labels were restored and its level released")
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import SVirt
+import SVirtLinux
+
+/// `svirt list [--all] [-Z]`: the domains with their state and pid, and with `-Z` their process labels, as
+/// `virsh list` and `ps -eZ` show them together.
+struct DomainList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List running domains (--all: also shut-off ones) with their pid, and with -Z their process labels.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Also list shut-off domains.") var all = false
+    @Flag(name: .customShort("Z"), help: "Show each running domain's process label, as ps -eZ does.") var labels = false
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Row: Codable {
+        var id: Int?
+        var name: String
+        var uuid: String
+        var state: String
+        var persistent: Bool
+        var pid: Int32?
+        var label: String?
+        var labelSource: String?
+        var imageLabel: String?
+        var level: String?
+        var confinement: String?
+    }
+
+    func run() async throws {
+        try await virsh(nil) {
+            let ctx = try await DomainContext.open(global)
+            let rows = try ctx.lifecycle.statuses(all: all).map { s in
+                Row(id: s.id, name: s.name, uuid: s.uuid, state: s.state, persistent: s.persistent,
+                    pid: s.running?.process?.pid, label: s.processLabel ?? s.running?.label,
+                    labelSource: s.processLabelSource, imageLabel: s.running?.imageLabel, level: s.running?.level,
+                    confinement: s.running?.details.confinement)
+            }
+            if json {
+                try printJSON(rows)
+                return
+            }
+            var header = ["Id", "Name", "State", "PID"]
+            if labels { header.append("Security label") }
+            print(table(header, rows.map { r in
+                var cells = [r.id.map(String.init) ?? "-", r.name, r.state, r.pid.map(String.init) ?? "-"]
+                if labels { cells.append(r.label.map { "\($0)\(r.confinement.map { " (\($0))" } ?? "")" } ?? "-") }
+                return cells
+            }))
+        }
+    }
+}
