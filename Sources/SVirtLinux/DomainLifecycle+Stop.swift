@@ -93,22 +93,22 @@ extension DomainLifecycle {
     public func reconcile() async -> [Reconciled] {
         guard let rows = try? local.runningDomains() else { return [] }
         var out: [Reconciled] = []
-        for r in rows {
-            let reason: String
-            switch r.state {
-            case .running:
-                if let p = r.process, env.proc.isAlive(p) { continue }
-                reason = r.process.map { "its \(r.details.standIn ? "guest" : "QEMU") process (pid \($0.pid)) is gone" }
-                    ?? "it has no process"
-            case .starting, .stopping:
-                if let h = r.holder, h != holder, env.proc.isAlive(h) { continue }
-                if r.holder == holder { continue }
-                reason = "the svirt process (pid \(r.holder.map { String($0.pid) } ?? "?")) that was "
-                    + "\(r.state == .starting ? "starting" : "stopping") it is gone"
-            }
-            guard let claimed = try? local.claimStop(name: r.name, holder: holder, isAlive: { self.env.proc.isAlive($0) }) else {
+        for snapshot in rows where staleReason(snapshot) != nil {
+            // Decide again inside the claim: the row may have moved on since the snapshot.
+            var reason = ""
+            let claimed: RunningDomain?
+            do {
+                claimed = try local.claimIfStale(name: snapshot.name, holder: holder) { r in
+                    guard let why = staleReason(r) else { return false }
+                    reason = why
+                    return true
+                }
+            } catch {
+                try? local.log(domain: snapshot.name, kind: "reconcile", message: "could not claim it: \(error)")
                 continue
             }
+            guard let claimed else { continue }
+            let r = claimed
             var outcome = StopOutcome.alreadyGone
             if let g = claimed.guest, env.proc.isAlive(g.identity) {
                 // A start that never finished, or a stop cut short: finish it.
@@ -120,5 +120,19 @@ extension DomainLifecycle {
             out.append(Reconciled(name: r.name, reason: reason, stopped: stopped))
         }
         return out
+    }
+
+    /// Why a running row is stale (its process is gone, or the svirt process acting on it died), or nil when it
+    /// is not.
+    func staleReason(_ r: RunningDomain) -> String? {
+        switch r.state {
+        case .running:
+            if let p = r.process, env.proc.isAlive(p) { return nil }
+            return r.process.map { "its \(r.details.standIn ? "guest" : "QEMU") process (pid \($0.pid)) is gone" } ?? "it has no process"
+        case .starting, .stopping:
+            guard let h = r.holder else { return "no svirt process holds it" }
+            if h == holder || env.proc.isAlive(h) { return nil }
+            return "the svirt process (pid \(h.pid)) that was \(r.state == .starting ? "starting" : "stopping") it is gone"
+        }
     }
 }

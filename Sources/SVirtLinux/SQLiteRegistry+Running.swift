@@ -99,6 +99,20 @@ extension SQLiteRegistry {
         }
     }
 
+    /// Claims a row for stopping only if `stale` holds for the row as it is inside the claim's transaction (a
+    /// reconciliation's snapshot may be old by the time it acts: the VM it saw starting may be running now).
+    /// Returns the row as it was, or nil when there is no row or `stale` is false.
+    public func claimIfStale(name: String, holder: ProcessIdentity, stale: (RunningDomain) -> Bool) throws -> RunningDomain? {
+        try transaction { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM running WHERE name = ?", arguments: [name]) else { return nil }
+            let r = try Self.runningDomain(row)
+            guard stale(r) else { return nil }
+            try db.execute(sql: "UPDATE running SET state = 'stopping', holder_pid = ?, holder_start = ? WHERE name = ?",
+                           arguments: [Int64(holder.pid), Int64(bitPattern: holder.startTime), name])
+            return r
+        }
+    }
+
     /// Removes a running row (the domain is shut off).
     public func removeRunning(name: String) throws {
         try transaction { db in try db.execute(sql: "DELETE FROM running WHERE name = ?", arguments: [name]) }
