@@ -65,8 +65,8 @@ extension DomainLifecycle {
                     source = builtIn.policySource
                 }
             case .denied(let d) where d.kind == .boolean && d.booleans.contains(where: { !host.definesBoolean($0) }):
-                decision = .denied(Denial(kind: .boolean, detail: "in \(builtIn.policySource); \(host.policySource) has no such boolean",
-                                          booleans: d.booleans))
+                decision = .denied(Denial(kind: .boolean, detail: "\(host.policySource) has no such boolean", booleans: d.booleans))
+                source = builtIn.policySource
             default:
                 break
             }

@@ -29,6 +29,9 @@ public final class DomainLifecycle {
     /// The svirt process itself: the holder of the rows it acts on.
     public let holder: ProcessIdentity
     private var cachedDriver: SecurityDriver?
+    /// Tests: the mechanism to use instead of the probe's answer, and the procfs the spawn writes contexts to.
+    var mechanismOverride: HostProbe.Mechanism?
+    var launchProcRoot: String?
     private let makeDriver: (HostEnvironment, any LevelRegistry) throws -> SecurityDriver
 
     public init(environment env: HostEnvironment, local: SQLiteRegistry, levels: (any LevelRegistry)? = nil,
@@ -175,7 +178,7 @@ public final class DomainLifecycle {
     /// Starts `domain`. See the type's description for the sequence; any failure undoes what was done (labels,
     /// owners, level, runtime directory, the claim) and throws, with QEMU's own words when QEMU failed.
     public func start(_ domain: DomainDefinition, options: StartOptions = StartOptions()) async throws -> Started {
-        let mechanism = probe.mechanism()
+        let mechanism = mechanismOverride ?? probe.mechanism()
         if mechanism == .none && !options.unconfined {
             let ll = probe.landlock()
             throw SVirtError(.confinement, "cannot confine '\(domain.name)': SELinux is disabled and Landlock is unavailable "
@@ -228,8 +231,9 @@ public final class DomainLifecycle {
         let driver = try driver()
 
         // Labels (level, plan, preflight, relabel).
-        let labelled = try await driver.labelAll(for: domain, runtime: RuntimeResources(privatePaths: [runtime.path]),
-                                                 force: options.force)
+        // The runtime directory is not labelled: QEMU gets its monitor socket and its log as descriptors and never
+        // opens anything there.
+        let labelled = try await driver.labelAll(for: domain, force: options.force)
         progress.labelled = labelled
         warnings += labelled.warnings + labelled.report.warnings + labelled.preflight.unchecked.map { "preflight: \($0)" }
         let label = labelled.label
@@ -239,7 +243,6 @@ public final class DomainLifecycle {
         row.level = label.reservedLevel?.description
         row.liveXML = live
         row.runtimeDirectory = runtime.path
-        row.details.privatePaths = [runtime.path]
         row.details.qmpSocket = runtime.qmpSocket
         row.details.logFile = runtime.logFile
         row.details.standIn = options.standIn
@@ -250,7 +253,7 @@ public final class DomainLifecycle {
         var owners: [DACRelabeler.Item] = []
         let program = emulator?.path ?? svirtExecutable
         if let user, !user.isRoot {
-            let paths = DACRelabeler.paths(labelled.plan, domain: domain).filter { $0 != runtime.path }
+            let paths = DACRelabeler.paths(labelled.plan, domain: domain)
             var unreachable: [String] = []
             if let why = user.unreachableReason(program, write: false, ownerWillBeSet: false) { unreachable.append(why) }
             for p in paths { if let why = user.unreachableReason(p, write: false, ownerWillBeSet: true) { unreachable.append(why) } }
@@ -279,6 +282,7 @@ public final class DomainLifecycle {
             notes.append("QEMU stands in as svirt's built-in guest (\(svirtExecutable) __guest): it opens its disks and answers QMP")
         }
         if let user, !user.isRoot { launch.credentials = user.credentials }
+        if let root = launchProcRoot { launch.procRoot = root }
         let confinement = try confine(&launch, domain: domain, label: label, plan: labelled.plan, config: config,
                                       mechanism: mechanism, options: options, systemRules: systemRules,
                                       checkSystem: emulator != nil, entrypoint: program, warnings: &warnings, notes: &notes)
