@@ -9,7 +9,11 @@ struct EtcdInt: Codable, Sendable, Hashable {
     init(_ value: Int64) { self.value = value }
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let s = try? c.decode(String.self), let v = Int64(s) {
+        if let s = try? c.decode(String.self) {
+            // Member and cluster ids are uint64 and may not fit an Int64: keep their bits.
+            guard let v = Int64(s) ?? UInt64(s).map(Int64.init(bitPattern:)) else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "'\(s)' is not a 64-bit integer")
+            }
             value = v
         } else {
             value = try c.decode(Int64.self)

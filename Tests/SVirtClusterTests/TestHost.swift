@@ -73,12 +73,14 @@ struct TestHost: Sendable {
     /// Waits until this host's key exists in etcd.
     func waitRegistered(timeout: Double = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
+        var last = (status: Int32(0), stdout: "", stderr: "")
         while Date() < deadline {
-            let r = svirt(["cluster", "hosts", "--json"])
-            if r.status == 0, r.stdout.contains("\"\(id)\"") { return }
+            last = svirt(["cluster", "hosts", "--json"])
+            if last.status == 0, last.stdout.contains("\"\(id)\"") { return }
             usleep(100_000)
         }
-        throw TestFailure("host \(id) did not register its lease in time")
+        let log = (try? String(contentsOfFile: "\(stateDir)/keeper-test.log", encoding: .utf8)) ?? "(no keeper log)"
+        throw TestFailure("host \(id) did not register its lease in time: \(last); keeper log: \(log)")
     }
 
     /// Every level in the cluster (`svirt mcs list --cluster --json`).
