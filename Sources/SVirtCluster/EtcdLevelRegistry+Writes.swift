@@ -65,9 +65,11 @@ extension EtcdLevelRegistry {
         let what = "allocate a level for '\(owner)'"
         var lease = try await hostLease(what: what)
         try await ensureLoaded()
-        let deadline = Date().addingTimeInterval(client.configuration.operationTimeout)
+        // Losing races to other hosts is not an outage: it gets more time than a request does.
+        let deadline = Date().addingTimeInterval(max(3 * client.configuration.operationTimeout, 30))
         var rng = SystemRandomNumberGenerator()
         var attempt = 0
+        var conflicts = 0
         while true {
             attempt += 1
             if Date() > deadline || attempt > 200 {
@@ -109,7 +111,12 @@ extension EtcdLevelRegistry {
                     state.withLock { $0.lease = nil }
                     lease = try await hostLease(what: what)
                 }
-                if let changes { try await catchUp(to: changes) } else { try await refresh() }
+                // The answer told what the pick and the fence are now. Other keys are rarely stale, so the next
+                // pick goes at once; after repeated losses, the cache first catches up with the newest change.
+                conflicts += 1
+                if conflicts % 3 == 0 {
+                    if let changes { try await catchUp(to: changes) } else { try await refresh() }
+                }
             }
         }
     }

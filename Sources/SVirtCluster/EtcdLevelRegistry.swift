@@ -147,6 +147,11 @@ public final class EtcdLevelRegistry: LevelRegistry, Sendable {
         guard key.hasPrefix(RegistryKeys.levels) else { return }
         let old = s.entries[key]
         if let old, old.seen > seen { return }
+        // The same version again (the watch echoing a write this process made and applied already).
+        if let old, let kv, old.record != nil, old.modRevision == kv.modRevision {
+            s.entries[key]?.seen = seen
+            return
+        }
         if let kv {
             let record = LevelRecord.decode(kv.valueData)
             // A value svirt cannot read still blocks its level: fail closed.

@@ -162,8 +162,8 @@ struct EtcdRegistryClusterTests {
     func hostDies() throws {
         let cluster = try EtcdTestCluster(size: 3)
         defer { cluster.stop() }
-        let a = try TestHost(id: "hostA", cluster: cluster, leaseSeconds: 2)
-        let b = try TestHost(id: "hostB", cluster: cluster, leaseSeconds: 2)
+        let a = try TestHost(id: "hostA", cluster: cluster, leaseSeconds: 3)
+        let b = try TestHost(id: "hostB", cluster: cluster, leaseSeconds: 3)
         let keeperB = try b.startKeeper()
         defer { stop(keeperB) }
         try b.waitRegistered()

@@ -14,7 +14,7 @@ struct TestHost: Sendable {
     let registry: String
     let extraArguments: [String]
 
-    init(id: String, cluster: EtcdTestCluster, leaseSeconds: Int = 3, timeoutSeconds: Int = 6,
+    init(id: String, cluster: EtcdTestCluster, leaseSeconds: Int = 10, timeoutSeconds: Int = 6,
          extraConfig: String = "", extraArguments: [String] = []) throws {
         self.id = id
         stateDir = "\(cluster.directory)/host-\(id)"
