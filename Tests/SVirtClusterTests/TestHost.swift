@@ -123,3 +123,18 @@ func stop(_ p: Process) {
     if p.isRunning { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
 }
+
+/// Starts a program as the leader of a new process group; returns its pid (= the group id).
+func spawnProcessGroup(_ path: String, _ args: [String]) throws -> pid_t {
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+    posix_spawnattr_setpgroup(&attr, 0)
+    let argv = ([path] + args).map { strdup($0) }
+    defer { for p in argv { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, nil, &attr, argv + [nil], environ)
+    guard rc == 0 else { throw TestFailure("cannot start \(path): \(rc)") }
+    return pid
+}
