@@ -15,6 +15,8 @@ extension EtcdLevelRegistry {
             let now = Self.now()
             let picks: [(String, Int64, Data)] = try state.withLock { s in
                 var a = Self.allocator(&s, pool: pool, coolDown: coolDown, now: now)
+                s.allocator = nil
+                defer { s.allocator = a }
                 var out: [(String, Int64, Data)] = []
                 for i in 0..<n {
                     let level = try a.allocate(owner: "bulk-\(done + i)", now: now, host: hostID, using: &rng)
@@ -22,7 +24,6 @@ extension EtcdLevelRegistry {
                     out.append((key, s.entries[key]?.modRevision ?? 0,
                                 record(level, owner: "bulk-\(done + i)", kind: .admin, process: nil, lease: lease, now: now).encoded()))
                 }
-                s.allocator = a
                 return out
             }
             let txn = EtcdTxnRequest(compare: picks.map { .modRevision($0.0, .EQUAL, $0.1) },

@@ -162,6 +162,22 @@ extension EtcdLevelRegistry {
         return report
     }
 
+    /// Releases this host's `.process` reservations whose process is gone (a dead pid, or a pid reused by
+    /// another process): the same rule the local registry applies, for the levels this host holds in etcd.
+    public func reconcileProcesses(isAlive: (ProcessIdentity) -> Bool) async throws -> [Reservation] {
+        var released: [Reservation] = []
+        for l in try await clusterLevels() where l.host == hostID && l.state == LevelRecord.reserved
+            && l.kind == Reservation.Kind.process.rawValue {
+            guard let p = l.process, !isAlive(p) else { continue }
+            do {
+                released.append(try await release(l.level, onlyIfHeldBy: hostID))
+            } catch let e as SVirtError where e.code == .notReserved {
+                continue
+            }
+        }
+        return released
+    }
+
     /// Deletes cooling levels whose cool-down has passed. Returns how many.
     @discardableResult
     public func purgeExpiredCooling() async throws -> Int {

@@ -79,8 +79,10 @@ extension EtcdLevelRegistry {
             let now = Self.now()
             let pick: (SecurityLevel, String, Int64, Int64) = try state.withLock { s in
                 var a = Self.allocator(&s, pool: pool, coolDown: coolDown, now: now)
+                // Take the allocator out while changing it, so its storage is not copied.
+                s.allocator = nil
+                defer { s.allocator = a }
                 let level = try a.allocate(owner: owner, kind: kind, process: process, now: now, host: hostID, using: &rng)
-                s.allocator = a
                 let key = RegistryKeys.key(for: level)
                 return (level, key, s.entries[key]?.modRevision ?? 0, s.fenceModRevision)
             }

@@ -163,7 +163,9 @@ public final class EtcdLevelRegistry: LevelRegistry, Sendable {
             s.entries[key] = Entry(modRevision: kv.modRevision, seen: seen, record: r, level: level)
             if keepAllocator { return }
             // A new reservation by someone else is added to the allocator as it is; anything else rebuilds it.
-            if !unreadable, r.isReserved, old?.record == nil, let level, var a = s.allocator, !s.allocatorDirty {
+            if !unreadable, r.isReserved, old?.record == nil, let level, !s.allocatorDirty, var a = s.allocator {
+                // Take the allocator out while changing it, so its storage is not copied.
+                s.allocator = nil
                 a.restore(r.reservation(level: level))
                 s.allocator = a
             } else {

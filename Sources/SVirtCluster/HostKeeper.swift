@@ -9,7 +9,8 @@ import SVirtLinux
 ///   earlier keeper left when it is still alive, and renews it every `ttl/3` seconds. When the lease is found
 ///   gone (etcd lost it while this host was cut off), it registers a new one.
 /// - Puts other hosts' orphaned reservations into cool-down, adopts this host's own orphans whose process
-///   still runs, does the releases queued while etcd was unreachable, and deletes expired cool-downs.
+///   still runs, releases this host's process reservations whose process is gone, does the releases queued
+///   while etcd was unreachable, and deletes expired cool-downs.
 /// - With `exitWhenIdle`, it revokes its lease and exits once the host has held no reservation for that long.
 public final class HostKeeper: Sendable {
     public let registry: EtcdLevelRegistry
@@ -108,6 +109,9 @@ public final class HostKeeper: Sendable {
             let reaped = try await registry.reapOrphans(isAlive: isAlive)
             for l in reaped.cooled { log("host '\(l.host)' lost its lease: \(l.level) (held by '\(l.owner)') is cooling down") }
             for l in reaped.adopted { log("adopted \(l.level) (held by '\(l.owner)', its process still runs) under the new lease") }
+            for r in try await registry.reconcileProcesses(isAlive: isAlive) {
+                log("released \(r.level) held by '\(r.owner)': its process \(r.process.map { "\($0)" } ?? "") is gone")
+            }
             let flushed = try await registry.flushQueue()
             for d in flushed.done { log(d) }
             if round % 20 == 0 {

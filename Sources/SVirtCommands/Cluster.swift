@@ -26,8 +26,8 @@ struct ClusterOptions: ParsableArguments {
         let opened = try await env.openLevelRegistry(global.registryOptions)
         guard let etcd = opened.etcd else {
             await opened.close()
-            throw ValidationError("no shared registry is configured: give --registry etcd://host1:2379,... "
-                                  + "or set 'registry =' in \(env.state.configurationPath)")
+            throw SVirtError(.configuration, "no shared registry is configured: give --registry etcd://host1:2379,... "
+                             + "or set 'registry =' in \(env.state.configurationPath)")
         }
         return (opened, etcd)
     }

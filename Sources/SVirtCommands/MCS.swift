@@ -110,8 +110,9 @@ struct MCSList: AsyncParsableCommand {
         try await options.withRegistry { _, opened in
             if cluster {
                 guard let etcd = opened.etcd else {
-                    throw ValidationError("--cluster lists a shared registry, and this host keeps its levels in the local "
-                                          + "registry \(opened.local.state.registryPath); choose one with --registry etcd://...")
+                    throw SVirtError(.configuration, "--cluster lists a shared registry, and this host keeps its levels in the "
+                                     + "local registry \(opened.local.state.registryPath); choose one with --registry etcd://... "
+                                     + "or 'registry =' in svirt.conf")
                 }
                 let levels = try await etcd.clusterLevels().map(ClusterLevelJSON.init)
                 if options.json { try printJSON(levels); return }

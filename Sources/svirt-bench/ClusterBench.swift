@@ -44,6 +44,8 @@ enum ClusterBench {
         let registry = try EtcdLevelRegistry(client: client, hostID: "bench", coolDown: 3600, local: nil)
         let keeper = HostKeeper(registry: registry, ttl: 30, isAlive: { _ in true }, log: { _ in })
         _ = try await keeper.register()
+        let keepalive = Task { try? await keeper.run() }
+        defer { keepalive.cancel() }
         // Warm up the cache and the connection.
         _ = try await registry.allocateLevel(owner: "warm", kind: .admin, process: nil, pool: pool)
         t0 = now()
@@ -53,7 +55,15 @@ enum ClusterBench {
         Figure(name: "cluster.alloc.local", value: local, unit: "allocs/s").print()
 
         // 100,000 levels taken (written in bulk transactions), then the same allocations.
+        t0 = now()
         let filled = try await registry.benchFill(levels: 100_000 - count - 1, pool: pool)
+        Figure(name: "cluster.fill", value: Double(filled) / (now() - t0), unit: "levels/s").print()
+        // A fresh process's first read of the whole registry at 100,000 levels (the range read that fills its cache).
+        let reader = try EtcdLevelRegistry(client: try EtcdClient(configuration: config), hostID: "bench", coolDown: 3600, local: nil)
+        t0 = now()
+        _ = try await reader.statistics(pool: pool)
+        Figure(name: "cluster.load.at100k", value: (now() - t0) * 1000, unit: "ms").print()
+        await reader.shutdown()
         t0 = now()
         for i in 0..<500 { _ = try await registry.allocateLevel(owner: "f\(i)", kind: .admin, process: nil, pool: pool) }
         let full = 500 / (now() - t0)

@@ -211,4 +211,30 @@ struct EtcdRegistryClusterTests {
         #expect(fresh.status == 0, "\(fresh.stderr)")
         #expect(Set(printedLevels([fresh])).isDisjoint(with: Set(rows.map(\.level))))
     }
+
+    @Test("the keeper releases this host's process-held level once the process is gone, and its release cools down")
+    func processReconciled() throws {
+        let cluster = try EtcdTestCluster(size: 1)
+        defer { cluster.stop() }
+        let a = try TestHost(id: "hostA", cluster: cluster, leaseSeconds: 3)
+        let keeper = try a.startKeeper()
+        defer { stop(keeper) }
+        try a.waitRegistered()
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["2"]
+        try sleeper.run()
+        let held = a.svirt(["mcs", "allocate", "--owner", "short-lived", "--pid", "\(sleeper.processIdentifier)"])
+        #expect(held.status == 0, "\(held.stderr)")
+        let level = held.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try a.clusterLevels().first { $0.level == level }?.state == "reserved")
+        sleeper.waitUntilExit()
+        var state: String?
+        let deadline = Date().addingTimeInterval(15)
+        repeat {
+            usleep(300_000)
+            state = try a.clusterLevels().first { $0.level == level }?.state
+        } while state == "reserved" && Date() < deadline
+        #expect(state == "cooling")
+    }
 }
