@@ -9,8 +9,11 @@ public struct SVirtCommand: AsyncParsableCommand {
         subcommands: [
             HostShow.self,
             MCS.self,
+            Label.self,
             Cluster.self,
             Demo.self,
+            QEMUPaths.self,
+            GuestStandIn.self,
         ])
 
     public init() {}
