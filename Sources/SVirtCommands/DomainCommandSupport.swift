@@ -2,27 +2,61 @@ import ArgumentParser
 import Foundation
 import SELinux
 import SVirt
+import SVirtCluster
 import SVirtLinux
 
 /// The host, the registries and the lifecycle a domain command works with, reconciled: every VM whose QEMU is
 /// gone has been shut off (labels and owners restored, level released, the reason logged) before the command
-/// looks at anything.
+/// looks at anything. Levels go to the configured level registry (local, or etcd, which refuses rather than
+/// fall back); a release etcd cannot take at stop is queued, and the labels are restored all the same.
 struct DomainContext {
     let env: HostEnvironment
+    let opened: OpenedRegistry
     let lifecycle: DomainLifecycle
 
     var local: SQLiteRegistry { lifecycle.local }
 
-    /// Opens everything and reconciles. Each VM found shut off is reported on stderr.
-    static func open(_ global: GlobalOptions, quiet: Bool = false) async throws -> DomainContext {
+    /// Opens everything, reconciles (each VM found shut off is reported on stderr), runs `body`, and closes the
+    /// registries.
+    static func with<T>(_ global: GlobalOptions, quiet: Bool = false, _ body: (DomainContext) async throws -> T) async throws -> T {
         let env = try HostEnvironment(stateDirectory: global.stateDir, selinuxRoot: global.selinuxRoot)
-        let local = try env.openRegistry()
-        let lifecycle = try DomainLifecycle(environment: env, local: local, levels: local)
-        for r in await lifecycle.reconcile() where !quiet {
-            printError("note: domain '\(r.name)' is shut off: \(r.reason); its labels were restored and its level released")
-            for f in r.stopped.failures { printError("warning: \(f)") }
+        let opened = try await global.openRegistry(env)
+        do {
+            let lifecycle = try makeLifecycle(env, opened)
+            for r in await lifecycle.reconcile() where !quiet {
+                printError("note: domain '\(r.name)' is shut off: \(r.reason); its labels were restored and its level released")
+                for f in r.stopped.failures { printError("warning: \(f)") }
+            }
+            let result = try await body(DomainContext(env: env, opened: opened, lifecycle: lifecycle))
+            await opened.close()
+            return result
+        } catch {
+            await opened.close()
+            throw error
         }
-        return DomainContext(env: env, lifecycle: lifecycle)
+    }
+}
+
+/// The lifecycle over opened registries: levels in the configured registry, releases queued when etcd is away.
+func makeLifecycle(_ env: HostEnvironment, _ opened: OpenedRegistry) throws -> DomainLifecycle {
+    let lifecycle = try DomainLifecycle(environment: env, local: opened.local, levels: opened.levels)
+    if let etcd = opened.etcd {
+        lifecycle.releaseLater = { level in
+            switch try? await etcd.releaseLevelOrQueue(level) {
+            case .released?: return "released on a second try"
+            case .queued(let reason)?: return "its release is queued until etcd answers again (\(reason))"
+            case nil: return nil
+            }
+        }
+    }
+    return lifecycle
+}
+
+/// Reconciles the running VMs before a command that is not a domain command (every command reconciles first).
+func reconcileDomains(_ env: HostEnvironment, _ opened: OpenedRegistry) async {
+    guard let lifecycle = try? makeLifecycle(env, opened) else { return }
+    for r in await lifecycle.reconcile() {
+        printError("note: domain '\(r.name)' is shut off: \(r.reason); its labels were restored and its level released")
     }
 }
 
@@ -101,10 +135,3 @@ func psLine(label: String, pid: Int32, proc: ProcFS = ProcFS()) -> String {
     return "\(label) \(pid) ? \(time) \(command)"
 }
 
-/// Reconciles the running VMs of a registry a non-domain command opened (every command reconciles first).
-func reconcileDomains(_ env: HostEnvironment, _ local: SQLiteRegistry) async {
-    guard let lifecycle = try? DomainLifecycle(environment: env, local: local) else { return }
-    for r in await lifecycle.reconcile() {
-        printError("note: domain '\(r.name)' is shut off: \(r.reason); its labels were restored and its level released")
-    }
-}

@@ -16,9 +16,10 @@ struct DomainDefine: AsyncParsableCommand {
     func run() async throws {
         try await virsh("Failed to define domain from \(file)") {
             let domain = try readDomainXML(file)
-            let ctx = try await DomainContext.open(global)
-            try ctx.lifecycle.define(domain)
-            print("Domain '\(domain.name)' defined from \(file)")
+            try await DomainContext.with(global) { ctx in
+                try ctx.lifecycle.define(domain)
+                print("Domain '\(domain.name)' defined from \(file)")
+            }
         }
     }
 }

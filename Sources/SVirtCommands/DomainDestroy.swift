@@ -15,9 +15,10 @@ struct DomainDestroy: AsyncParsableCommand {
 
     func run() async throws {
         try await virsh("Failed to destroy domain '\(name)'") {
-            let ctx = try await DomainContext.open(global)
-            try await stopDomain(ctx, name: name, mode: .destroy)
-            print("Domain '\(name)' destroyed")
+            try await DomainContext.with(global) { ctx in
+                try await stopDomain(ctx, name: name, mode: .destroy)
+                print("Domain '\(name)' destroyed")
+            }
         }
     }
 }

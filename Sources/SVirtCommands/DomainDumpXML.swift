@@ -23,12 +23,13 @@ struct DomainDumpXML: AsyncParsableCommand {
 
     func run() async throws {
         try await virsh(nil) {
-            let ctx = try await DomainContext.open(global, quiet: true)
-            let s = try ctx.lifecycle.status(of: name)
-            if live, s.running == nil { throw SVirtError(.notFound, "domain is not running") }
-            if inactive, s.definedXML == nil { throw SVirtError(.state, "Requested operation is not valid: domain '\(s.name)' is transient") }
-            let text = inactive ? s.definedXML : (s.running?.liveXML ?? s.definedXML)
-            print(text ?? "", terminator: text?.hasSuffix("\n") == true ? "" : "\n")
+            try await DomainContext.with(global, quiet: true) { ctx in
+                let s = try ctx.lifecycle.status(of: name)
+                if live, s.running == nil { throw SVirtError(.notFound, "domain is not running") }
+                if inactive, s.definedXML == nil { throw SVirtError(.state, "Requested operation is not valid: domain '\(s.name)' is transient") }
+                let text = inactive ? s.definedXML : (s.running?.liveXML ?? s.definedXML)
+                print(text ?? "", terminator: text?.hasSuffix("\n") == true ? "" : "\n")
+            }
         }
     }
 }

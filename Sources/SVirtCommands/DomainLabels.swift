@@ -29,37 +29,38 @@ struct DomainLabels: AsyncParsableCommand {
 
     func run() async throws {
         try await virsh(nil) {
-            let ctx = try await DomainContext.open(global)
-            let s = try ctx.lifecycle.status(of: name)
-            let driver = try ctx.lifecycle.driver()
-            let plan: LabelPlan
-            if let r = s.running, r.label != nil || r.imageLabel != nil {
-                let domain = try DomainDefinition(xml: r.liveXML, mode: .live, source: "the live XML of '\(s.name)'")
-                plan = try driver.planner.plan(for: domain, label: try driver.generator.liveLabel(of: domain),
-                                               runtime: RuntimeResources(privatePaths: r.details.privatePaths), mode: .restore)
-            } else {
-                let domain = try DomainDefinition(xml: s.running?.liveXML ?? s.definedXML ?? "", source: "the definition of '\(s.name)'")
-                let label = try driver.generator.generateLabel(for: domain, level: driver.generator.pool.level(atRank: 0)).label
-                plan = try driver.planner.plan(for: domain, label: label, mode: .restore)
-            }
-            let store = XattrFileLabelStore()
-            var rows: [Row] = []
-            for e in plan.entries where e.path.hasPrefix("/") {
-                var label: String?
-                var owner: String?
-                if let canonical = try? store.resolve(e.path), let f = try? store.open(canonical) {
-                    label = (try? f.selinuxContext()) ?? nil
+            try await DomainContext.with(global) { ctx in
+                let s = try ctx.lifecycle.status(of: name)
+                let driver = try ctx.lifecycle.driver()
+                let plan: LabelPlan
+                if let r = s.running, r.label != nil || r.imageLabel != nil {
+                    let domain = try DomainDefinition(xml: r.liveXML, mode: .live, source: "the live XML of '\(s.name)'")
+                    plan = try driver.planner.plan(for: domain, label: try driver.generator.liveLabel(of: domain),
+                                                   runtime: RuntimeResources(privatePaths: r.details.privatePaths), mode: .restore)
+                } else {
+                    let domain = try DomainDefinition(xml: s.running?.liveXML ?? s.definedXML ?? "", source: "the definition of '\(s.name)'")
+                    let label = try driver.generator.generateLabel(for: domain, level: driver.generator.pool.level(atRank: 0)).label
+                    plan = try driver.planner.plan(for: domain, label: label, mode: .restore)
                 }
-                var st = stat()
-                if stat(e.path, &st) == 0 { owner = "\(Self.userName(st.st_uid)):\(Self.groupName(st.st_gid))" }
-                rows.append(Row(resource: e.resource, path: e.path, label: label,
-                                runningLabel: s.running != nil ? e.context?.description : nil, owner: owner))
+                let store = XattrFileLabelStore()
+                var rows: [Row] = []
+                for e in plan.entries where e.path.hasPrefix("/") {
+                    var label: String?
+                    var owner: String?
+                    if let canonical = try? store.resolve(e.path), let f = try? store.open(canonical) {
+                        label = (try? f.selinuxContext()) ?? nil
+                    }
+                    var st = stat()
+                    if stat(e.path, &st) == 0 { owner = "\(Self.userName(st.st_uid)):\(Self.groupName(st.st_gid))" }
+                    rows.append(Row(resource: e.resource, path: e.path, label: label,
+                                    runningLabel: s.running != nil ? e.context?.description : nil, owner: owner))
+                }
+                if json {
+                    try printJSON(rows)
+                    return
+                }
+                for r in rows { print("\(r.label ?? "?") \(r.owner ?? "?") \(r.path)") }
             }
-            if json {
-                try printJSON(rows)
-                return
-            }
-            for r in rows { print("\(r.label ?? "?") \(r.owner ?? "?") \(r.path)") }
         }
     }
 

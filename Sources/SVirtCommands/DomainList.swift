@@ -32,24 +32,25 @@ struct DomainList: AsyncParsableCommand {
 
     func run() async throws {
         try await virsh(nil) {
-            let ctx = try await DomainContext.open(global)
-            let rows = try ctx.lifecycle.statuses(all: all).map { s in
-                Row(id: s.id, name: s.name, uuid: s.uuid, state: s.state, persistent: s.persistent,
-                    pid: s.running?.process?.pid, label: s.processLabel ?? s.running?.label,
-                    labelSource: s.processLabelSource, imageLabel: s.running?.imageLabel, level: s.running?.level,
-                    confinement: s.running?.details.confinement)
+            try await DomainContext.with(global) { ctx in
+                let rows = try ctx.lifecycle.statuses(all: all).map { s in
+                    Row(id: s.id, name: s.name, uuid: s.uuid, state: s.state, persistent: s.persistent,
+                        pid: s.running?.process?.pid, label: s.processLabel ?? s.running?.label,
+                        labelSource: s.processLabelSource, imageLabel: s.running?.imageLabel, level: s.running?.level,
+                        confinement: s.running?.details.confinement)
+                }
+                if json {
+                    try printJSON(rows)
+                    return
+                }
+                var header = ["Id", "Name", "State", "PID"]
+                if labels { header.append("Security label") }
+                print(table(header, rows.map { r in
+                    var cells = [r.id.map(String.init) ?? "-", r.name, r.state, r.pid.map(String.init) ?? "-"]
+                    if labels { cells.append(r.label.map { "\($0)\(r.confinement.map { " (\($0))" } ?? "")" } ?? "-") }
+                    return cells
+                }))
             }
-            if json {
-                try printJSON(rows)
-                return
-            }
-            var header = ["Id", "Name", "State", "PID"]
-            if labels { header.append("Security label") }
-            print(table(header, rows.map { r in
-                var cells = [r.id.map(String.init) ?? "-", r.name, r.state, r.pid.map(String.init) ?? "-"]
-                if labels { cells.append(r.label.map { "\($0)\(r.confinement.map { " (\($0))" } ?? "")" } ?? "-") }
-                return cells
-            }))
         }
     }
 }

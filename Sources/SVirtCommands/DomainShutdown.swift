@@ -22,13 +22,14 @@ struct DomainShutdown: AsyncParsableCommand {
 
     func run() async throws {
         try await virsh("Failed to shutdown domain '\(name)'") {
-            let ctx = try await DomainContext.open(global)
-            print("Domain '\(name)' is being shutdown")
-            let stopped = try await stopDomain(ctx, name: name, mode: .shutdown(timeout: .seconds(timeout)))
-            switch stopped.outcome {
-            case .poweredOff, .alreadyGone: break
-            case .terminated, .killed:
-                printError("note: '\(name)' did not power off within \(timeout) s, so it was destroyed")
+            try await DomainContext.with(global) { ctx in
+                print("Domain '\(name)' is being shutdown")
+                let stopped = try await stopDomain(ctx, name: name, mode: .shutdown(timeout: .seconds(timeout)))
+                switch stopped.outcome {
+                case .poweredOff, .alreadyGone: break
+                case .terminated, .killed:
+                    printError("note: '\(name)' did not power off within \(timeout) s, so it was destroyed")
+                }
             }
         }
     }

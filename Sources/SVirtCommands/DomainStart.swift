@@ -49,43 +49,44 @@ struct DomainStart: AsyncParsableCommand {
     func run() async throws {
         let display = name ?? xml ?? ""
         try await virsh(name.map { "Failed to start domain '\($0)'" } ?? "Failed to create domain from \(display)") {
-            let ctx = try await DomainContext.open(global)
-            var options = DomainLifecycle.StartOptions()
-            options.unconfined = unconfined
-            options.force = force
-            options.standIn = standIn
-            options.startPaused = paused
-            options.timeout = .seconds(timeout)
-            let domain: DomainDefinition
-            if let xml {
-                domain = try readDomainXML(xml)
-                options.transient = true
-            } else if let name {
-                guard let record = try ctx.local.definedDomain(named: name) else {
-                    if try ctx.local.runningDomain(named: name) != nil {
-                        throw SVirtError(.state, "domain is already active")
+            try await DomainContext.with(global) { ctx in
+                var options = DomainLifecycle.StartOptions()
+                options.unconfined = unconfined
+                options.force = force
+                options.standIn = standIn
+                options.startPaused = paused
+                options.timeout = .seconds(timeout)
+                let domain: DomainDefinition
+                if let xml {
+                    domain = try readDomainXML(xml)
+                    options.transient = true
+                } else if let name {
+                    guard let record = try ctx.local.definedDomain(named: name) else {
+                        if try ctx.local.runningDomain(named: name) != nil {
+                            throw SVirtError(.state, "domain is already active")
+                        }
+                        throw SVirtError(.notFound, "failed to get domain '\(name)'")
                     }
-                    throw SVirtError(.notFound, "failed to get domain '\(name)'")
+                    domain = try DomainDefinition(xml: record.xml, source: "the definition of '\(name)'")
+                } else {
+                    return
                 }
-                domain = try DomainDefinition(xml: record.xml, source: "the definition of '\(name)'")
-            } else {
-                return
-            }
-            let started = try await ctx.lifecycle.start(domain, options: options)
-            for w in started.warnings { printError("warning: \(w)") }
-            if verbose {
-                printError("command line: \(started.commandLine)")
-                printError("label: \(started.label.process?.description ?? "(none)"), image label: \(started.label.image)")
-                var confinement = "confinement: \(started.confinement.mode)"
-                if let g = started.grants {
-                    confinement += ", \(g.checks.count - g.unchecked.count) of \(g.checks.count) Landlock grant checks allowed by the policy"
-                        + (g.unchecked.isEmpty ? "" : ", \(g.unchecked.count) not checked")
+                let started = try await ctx.lifecycle.start(domain, options: options)
+                for w in started.warnings { printError("warning: \(w)") }
+                if verbose {
+                    printError("command line: \(started.commandLine)")
+                    printError("label: \(started.label.process?.description ?? "(none)"), image label: \(started.label.image)")
+                    var confinement = "confinement: \(started.confinement.mode)"
+                    if let g = started.grants {
+                        confinement += ", \(g.checks.count - g.unchecked.count) of \(g.checks.count) Landlock grant checks allowed by the policy"
+                            + (g.unchecked.isEmpty ? "" : ", \(g.unchecked.count) not checked")
+                    }
+                    printError(confinement)
+                    for o in started.owners { printError("owner: \(o.path) \(o.before) -> \(o.after)") }
+                    for n in started.notes { printError("note: \(n)") }
                 }
-                printError(confinement)
-                for o in started.owners { printError("owner: \(o.path) \(o.before) -> \(o.after)") }
-                for n in started.notes { printError("note: \(n)") }
+                print(xml == nil ? "Domain '\(domain.name)' started" : "Domain '\(domain.name)' created from \(display)")
             }
-            print(xml == nil ? "Domain '\(domain.name)' started" : "Domain '\(domain.name)' created from \(display)")
         }
     }
 }

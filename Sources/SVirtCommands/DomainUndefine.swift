@@ -15,15 +15,16 @@ struct DomainUndefine: AsyncParsableCommand {
 
     func run() async throws {
         try await virsh("Failed to undefine domain '\(name)'") {
-            let ctx = try await DomainContext.open(global)
-            guard try ctx.local.definedDomain(named: name) != nil else {
-                if try ctx.local.runningDomain(named: name) != nil {
-                    throw SVirtError(.state, "Requested operation is not valid: cannot undefine transient domain")
+            try await DomainContext.with(global) { ctx in
+                guard try ctx.local.definedDomain(named: name) != nil else {
+                    if try ctx.local.runningDomain(named: name) != nil {
+                        throw SVirtError(.state, "Requested operation is not valid: cannot undefine transient domain")
+                    }
+                    throw SVirtError(.notFound, "failed to get domain '\(name)'")
                 }
-                throw SVirtError(.notFound, "failed to get domain '\(name)'")
+                try ctx.lifecycle.undefine(name: name)
+                print("Domain '\(name)' has been undefined")
             }
-            try ctx.lifecycle.undefine(name: name)
-            print("Domain '\(name)' has been undefined")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SVirt
+import SVirtCluster
 import SVirtLinux
 
 /// `svirt label restore DOMAIN.xml`: give back every label `svirt label apply` (or a VM start) set, and release
@@ -16,10 +17,17 @@ struct LabelRestoreCommand: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let domain = try options.domain()
-        let registry = try env.openRegistry()
-        await reconcileDomains(env, registry)
-        let driver = try SecurityDriver.host(env, registry: registry)
-        let done = try await driver.restoreAll(for: domain)
+        let opened = try await options.global.openRegistry(env)
+        await reconcileDomains(env, opened)
+        let done: SecurityDriver.Restored
+        do {
+            let driver = try SecurityDriver.host(env, registry: opened.levels)
+            done = try await driver.restoreAll(for: domain)
+        } catch {
+            await opened.close()
+            throw error
+        }
+        await opened.close()
         let warnings = done.warnings + done.report.warnings
         if json {
             struct Out: Codable { var domain: String; var released: [String]; var outcomes: [OutcomeJSON]; var warnings: [String] }

@@ -34,25 +34,26 @@ struct QEMUMonitorCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await virsh(nil) {
-            let ctx = try await DomainContext.open(global, quiet: true)
-            let s = try ctx.lifecycle.status(of: name)
-            guard let r = s.running, r.state == .running, let g = r.guest else {
-                throw SVirtError(.notFound, "domain is not running")
-            }
-            let monitor: QMPClient
-            do {
-                monitor = try QMPClient.connect(path: g.qmpSocket, timeout: .seconds(timeout))
-            } catch {
-                throw SVirtError(.launch, "cannot reach the monitor of '\(s.name)' at \(g.qmpSocket): \(error)")
-            }
-            defer { monitor.close() }
-            let reply = try monitor.send(try JSONValue.parse(Array(command.utf8)), timeout: .seconds(timeout))
-            if pretty {
-                let data = try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(reply.json.utf8)),
-                                                      options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                print(reply.json)
+            try await DomainContext.with(global, quiet: true) { ctx in
+                let s = try ctx.lifecycle.status(of: name)
+                guard let r = s.running, r.state == .running, let g = r.guest else {
+                    throw SVirtError(.notFound, "domain is not running")
+                }
+                let monitor: QMPClient
+                do {
+                    monitor = try QMPClient.connect(path: g.qmpSocket, timeout: .seconds(timeout))
+                } catch {
+                    throw SVirtError(.launch, "cannot reach the monitor of '\(s.name)' at \(g.qmpSocket): \(error)")
+                }
+                defer { monitor.close() }
+                let reply = try monitor.send(try JSONValue.parse(Array(command.utf8)), timeout: .seconds(timeout))
+                if pretty {
+                    let data = try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(reply.json.utf8)),
+                                                          options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+                    print(String(decoding: data, as: UTF8.self))
+                } else {
+                    print(reply.json)
+                }
             }
         }
     }

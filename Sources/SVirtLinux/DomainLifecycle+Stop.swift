@@ -67,7 +67,14 @@ extension DomainLifecycle {
             let r = try await driver.restoreAll(for: domain, runtime: runtime)
             restored = r
             failures += r.report.failures
-            warnings += r.warnings + r.report.warnings
+            warnings += r.report.warnings + r.warnings.filter { w in !r.unreleased.contains { w.contains("level \($0.level) ") } }
+            for u in r.unreleased {
+                if let done = await releaseLater?(u.level) {
+                    warnings.append("the level \(u.level) of '\(row.name)': \(done)")
+                } else {
+                    failures.append("the level \(u.level) of '\(row.name)' stays reserved: \(u.reason)")
+                }
+            }
         } catch {
             failures.append("restoring the labels of '\(row.name)': \(error)")
         }

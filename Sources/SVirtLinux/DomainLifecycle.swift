@@ -26,6 +26,9 @@ public final class DomainLifecycle {
     public var svirtExecutable: String
     /// svirt's built-in sVirt policy, for decisions the host's policy cannot make (a boolean it lacks).
     public var builtInPolicy: (@Sendable () throws -> any PolicyInspector)?
+    /// Gives back later a level the registry would not release at stop (a shared registry out of reach queues
+    /// the release); returns what was done, or nil when nothing could be. The labels are restored either way.
+    public var releaseLater: (@Sendable (SecurityLevel) async -> String?)?
     /// The svirt process itself: the holder of the rows it acts on.
     public let holder: ProcessIdentity
     private var cachedDriver: SecurityDriver?

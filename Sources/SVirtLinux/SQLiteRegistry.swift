@@ -85,7 +85,22 @@ public final class SQLiteRegistry: LevelRegistry {
                     message TEXT NOT NULL);
                 """)
         }
-        m.registerMigration("v2-lifecycle") { db in
+        m.registerMigration("v2-remote-outbox") { db in
+            // Changes to a shared (etcd) registry that could not be made while it was unreachable.
+            try db.execute(sql: """
+                CREATE TABLE remote_outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    queued_at REAL NOT NULL,
+                    action TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    level TEXT,
+                    value BLOB,
+                    host TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT);
+                """)
+        }
+        m.registerMigration("v3-lifecycle") { db in
             // The svirt process acting on a running row (starting or stopping it), the libvirt-style domain id,
             // and what a later svirt process needs to reach and restore the VM (JSON).
             try db.execute(sql: """
