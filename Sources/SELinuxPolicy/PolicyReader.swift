@@ -149,12 +149,17 @@ struct PolicyReader {
         var sens: [SensitivityDatum] = []
         for _ in 0..<sensNel { sens.append(try readSensitivity()) }
         let sensPrimaries = sens.indices.filter { !sens[$0].isAlias }
+        // Aliases may be counted in the table's size, so the primary names must cover 1...count of primaries.
+        guard sensPrimaries.count <= sensNprim else {
+            throw fail(.malformed, at: r.offset, "at most \(sensNprim) sensitivities", "\(sensPrimaries.count)")
+        }
         let sensOrder = try arrangeByValue(sensPrimaries.map { (sens[$0].level.sens, sens[$0].name) },
-                                           nprim: sensNprim, what: "sensitivity")
+                                           nprim: sensPrimaries.count, what: "sensitivity")
         let sensByValue = sensOrder.map { sensPrimaries[$0] }
         for s in sens where s.isAlias {
-            guard s.level.sens >= 1, Int(s.level.sens) <= sensNprim else {
-                throw fail(.outOfRange, at: s.offset, "an alias of a sensitivity 1...\(sensNprim)", "\(s.name) = \(s.level.sens)")
+            guard s.level.sens >= 1, Int(s.level.sens) <= sensPrimaries.count else {
+                throw fail(.outOfRange, at: s.offset, "an alias of a sensitivity 1...\(sensPrimaries.count)",
+                           "\(s.name) = \(s.level.sens)")
             }
         }
 
@@ -164,17 +169,21 @@ struct PolicyReader {
         cats.reserveCapacity(catNel)
         for _ in 0..<catNel { cats.append(try readCategory()) }
         let catPrimaries = cats.indices.filter { !cats[$0].isAlias }
-        let catOrder = try arrangeByValue(catPrimaries.map { (cats[$0].value, cats[$0].name) }, nprim: catNprim,
-                                          what: "category")
+        guard catPrimaries.count <= catNprim else {
+            throw fail(.malformed, at: r.offset, "at most \(catNprim) categories", "\(catPrimaries.count)")
+        }
+        let catOrder = try arrangeByValue(catPrimaries.map { (cats[$0].value, cats[$0].name) },
+                                          nprim: catPrimaries.count, what: "category")
         let catByValue = catOrder.map { catPrimaries[$0] }
         for c in cats where c.isAlias {
-            guard c.value >= 1, Int(c.value) <= catNprim else {
-                throw fail(.outOfRange, at: r.offset, "an alias of a category 1...\(catNprim)", "\(c.name) = \(c.value)")
+            guard c.value >= 1, Int(c.value) <= catPrimaries.count else {
+                throw fail(.outOfRange, at: r.offset, "an alias of a category 1...\(catPrimaries.count)", "\(c.name) = \(c.value)")
             }
         }
 
         var counts = SymbolCounts(classes: classes.count, roles: roles.count, types: types.count, users: users.count,
-                                  booleans: booleans.count, sensitivities: sensNprim, categories: catNprim)
+                                  booleans: booleans.count, sensitivities: sensPrimaries.count,
+                                  categories: catPrimaries.count)
         counts.classPermissionMasks = classes.map { c in
             var m: UInt32 = 0
             for (b, p) in c.permissions.enumerated() where p != nil { m |= 1 << UInt32(b) }
