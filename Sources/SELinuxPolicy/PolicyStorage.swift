@@ -363,7 +363,7 @@ final class PolicyStorage: Sendable {
         guard value >= 1, Int(value) <= categoryByValue.count else { return "cat\(value)" }
         return categories[categoryByValue[Int(value) - 1]].name
     }
-    /// The permission names set in `mask` for `tclass`, in bit order.
+    /// The permission names set in `mask` for `tclass`, in bit order (bits without a permission are skipped).
     func permissionNames(_ tclass: UInt32, _ mask: UInt32) -> [String] {
         guard tclass >= 1, Int(tclass) <= classes.count else { return [] }
         let perms = classes[Int(tclass) - 1].permissions
@@ -372,7 +372,7 @@ final class PolicyStorage: Sendable {
         while m != 0 {
             let b = m.trailingZeroBitCount
             m &= m - 1
-            out.append(b < perms.count ? (perms[b] ?? "bit\(b)") : "bit\(b)")
+            if b < perms.count, let name = perms[b] { out.append(name) }
         }
         return out
     }
