@@ -9,6 +9,8 @@ public struct SVirtCommand: AsyncParsableCommand {
         subcommands: [
             HostShow.self,
             MCS.self,
+            Policy.self,
+            DenialExplain.self,
             Demo.self,
         ])
 
