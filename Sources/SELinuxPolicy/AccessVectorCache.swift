@@ -20,9 +20,15 @@ public final class AccessVectorCache: Sendable {
         var auditDeny: UInt32 = 0
     }
 
+    struct ShardState {
+        var entries: [Entry]
+        var hits = 0
+        var misses = 0
+    }
+
     final class Shard: Sendable {
-        let table: Mutex<[Entry]>
-        init(capacity: Int) { table = Mutex([Entry](repeating: Entry(), count: capacity)) }
+        let table: Mutex<ShardState>
+        init(capacity: Int) { table = Mutex(ShardState(entries: [Entry](repeating: Entry(), count: capacity))) }
     }
 
     struct Interned {
@@ -34,8 +40,6 @@ public final class AccessVectorCache: Sendable {
     let shardMask: Int
     let slotMask: Int
     let sids: Mutex<Interned>
-    let hits = Atomic<Int>(0)
-    let misses = Atomic<Int>(0)
 
     /// A cache for `policy` holding up to about `capacity` decisions (rounded up to a power of two).
     public init(policy: PolicyDatabase, capacity: Int = 1 << 20) {
@@ -75,7 +79,11 @@ public final class AccessVectorCache: Sendable {
     public var sidCount: Int { sids.withLock { $0.contexts.count } }
 
     /// (hits, misses) since the cache was made.
-    public var statistics: (hits: Int, misses: Int) { (hits.load(ordering: .relaxed), misses.load(ordering: .relaxed)) }
+    public var statistics: (hits: Int, misses: Int) {
+        var h = 0, m = 0
+        for s in shards { s.table.withLock { h += $0.hits; m += $0.misses } }
+        return (h, m)
+    }
 
     /// The allowed, auditallow and auditdeny vectors for two SIDs and a class value (see
     /// `PolicyClass.value`), from the cache when present.
@@ -88,20 +96,23 @@ public final class AccessVectorCache: Sendable {
         let shard = shards[Int(truncatingIfNeeded: h) & shardMask]
         let slot = Int(truncatingIfNeeded: h >> 8) & slotMask
         let found: Entry? = shard.table.withLock { t in
-            let e = t[slot]
-            return e.tclass == cls && e.key == key ? e : nil
+            let e = t.entries[slot]
+            if e.tclass == cls && e.key == key {
+                t.hits &+= 1
+                return e
+            }
+            t.misses &+= 1
+            return nil
         }
         if let e = found {
-            hits.wrappingAdd(1, ordering: .relaxed)
             return (AccessVector(rawValue: e.allowed), AccessVector(rawValue: e.auditAllow), AccessVector(rawValue: e.auditDeny))
         }
-        misses.wrappingAdd(1, ordering: .relaxed)
         guard cls != 0, let s = context(for: source), let t = context(for: target) else {
             return (.none, .none, .all)
         }
         let v = policy.accessVectors(source: s, target: t, classValue: classValue)
         shard.table.withLock { tab in
-            tab[slot] = Entry(key: key, tclass: cls, allowed: v.allowed.rawValue, auditAllow: v.auditAllow.rawValue,
+            tab.entries[slot] = Entry(key: key, tclass: cls, allowed: v.allowed.rawValue, auditAllow: v.auditAllow.rawValue,
                               auditDeny: v.auditDeny.rawValue)
         }
         return v
