@@ -21,14 +21,14 @@ public final class AccessVectorCache: Sendable {
     }
 
     struct ShardState {
-        var entries: [Entry]
+        /// Allocated on the first insert, so an idle cache costs nothing.
+        var entries: [Entry] = []
         var hits = 0
         var misses = 0
     }
 
     final class Shard: Sendable {
-        let table: Mutex<ShardState>
-        init(capacity: Int) { table = Mutex(ShardState(entries: [Entry](repeating: Entry(), count: capacity))) }
+        let table = Mutex(ShardState())
     }
 
     struct Interned {
@@ -41,13 +41,14 @@ public final class AccessVectorCache: Sendable {
     let slotMask: Int
     let sids: Mutex<Interned>
 
-    /// A cache for `policy` holding up to about `capacity` decisions (rounded up to a power of two).
+    /// A cache for `policy` holding up to about `capacity` decisions (rounded up to a power of two; 24 bytes each,
+    /// allocated as the cache fills). The default holds a million decisions; pass more for larger fleets.
     public init(policy: PolicyDatabase, capacity: Int = 1 << 20) {
         self.policy = policy
         let shardCount = 64
         var perShard = 1
         while perShard * shardCount < max(capacity, shardCount) { perShard <<= 1 }
-        shards = (0..<shardCount).map { _ in Shard(capacity: perShard) }
+        shards = (0..<shardCount).map { _ in Shard() }
         shardMask = shardCount - 1
         slotMask = perShard - 1
         sids = Mutex(Interned())
@@ -96,6 +97,10 @@ public final class AccessVectorCache: Sendable {
         let shard = shards[Int(truncatingIfNeeded: h) & shardMask]
         let slot = Int(truncatingIfNeeded: h >> 8) & slotMask
         let found: Entry? = shard.table.withLock { t in
+            guard slot < t.entries.count else {
+                t.misses &+= 1
+                return nil
+            }
             let e = t.entries[slot]
             if e.tclass == cls && e.key == key {
                 t.hits &+= 1
@@ -111,7 +116,9 @@ public final class AccessVectorCache: Sendable {
             return (.none, .none, .all)
         }
         let v = policy.accessVectors(source: s, target: t, classValue: classValue)
+        let size = slotMask + 1
         shard.table.withLock { tab in
+            if tab.entries.isEmpty { tab.entries = [Entry](repeating: Entry(), count: size) }
             tab.entries[slot] = Entry(key: key, tclass: cls, allowed: v.allowed.rawValue, auditAllow: v.auditAllow.rawValue,
                               auditDeny: v.auditDeny.rawValue)
         }

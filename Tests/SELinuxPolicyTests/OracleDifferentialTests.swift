@@ -13,8 +13,8 @@ struct PolicyQuery {
 }
 
 /// Draws random valid queries from a policy: contexts from its users, roles and types with random levels, over
-/// all classes and permissions. Half of them start from an allow rule, so allowed and constraint answers are
-/// common too, not only TE denials.
+/// all classes and permissions. Seven in ten start from an allow rule, so allowed and constraint answers are
+/// common too, not only TE denials (which are also the slow ones for audit2why).
 struct QueryGenerator {
     let policy: PolicyDatabase
     var rng: SeededRandom
@@ -137,7 +137,7 @@ struct QueryGenerator {
 
     mutating func next() -> PolicyQuery? {
         let mode = Int.random(in: 0..<10, using: &rng)
-        if mode < 5, let rule = pick(allowRules), let c = policy.policyClass(named: rule.tclass) {
+        if mode < 7, let rule = pick(allowRules), let c = policy.policyClass(named: rule.tclass) {
             // From an allow rule: a source type of its source, a target type of its target.
             guard let st = pick(members(rule.source).filter { rolesOfType[$0] != nil }),
                   let s = subject(type: st) else { return nil }
@@ -151,7 +151,7 @@ struct QueryGenerator {
         }
         guard let s = subject(), let c = pick(classes) else { return nil }
         let t: SecurityContext?
-        if mode < 7 {
+        if mode < 9 {
             t = subject(near: s.level)
         } else {
             guard let tt = pick(objectTypes) else { return nil }
