@@ -9,6 +9,7 @@ public struct SVirtCommand: AsyncParsableCommand {
         subcommands: [
             HostShow.self,
             MCS.self,
+            Label.self,
             Policy.self,
             DenialExplain.self,
             Demo.self,

@@ -1,13 +1,6 @@
 import Foundation
 import Testing
 
-/// The `svirt` executable built next to the test bundle.
-let svirtBinary: String = {
-    var url = Bundle.main.bundleURL
-    if url.pathExtension == "xctest" { url.deleteLastPathComponent() }
-    return url.appendingPathComponent("svirt").path
-}()
-
 let repoRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
     url.deleteLastPathComponent()
@@ -16,25 +9,10 @@ let repoRoot: String = {
     return url.path
 }()
 
-/// Runs svirt with arguments and optional standard input; returns status, stdout and stderr.
-func svirt(_ args: [String], input: String? = nil) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: svirtBinary)
-    p.arguments = args
-    var env = ProcessInfo.processInfo.environment
-    env["SVIRT_STATE_DIR"] = NSTemporaryDirectory() + "svirt-cmd-tests"
-    p.environment = env
-    let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = inp
-    try p.run()
-    if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-    try inp.fileHandleForWriting.close()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+/// Runs svirt (CLISupport's runner) and returns status, stdout and stderr.
+func policyCLI(_ args: [String], input: String? = nil) throws -> (Int32, String, String) {
+    let r = try svirt(args, env: ["SVIRT_STATE_DIR": NSTemporaryDirectory() + "svirt-policy-cmd-tests"], stdin: input)
+    return (r.status, r.stdout, r.stderr)
 }
 
 let builtIn = repoRoot + "/policy/builtin/svirt.33"
@@ -46,11 +24,11 @@ let vm = "system_u:system_r:svirt_t:s0:c1,c2"
 struct PolicyCommandTests {
     @Test("policy info prints the target, version, MLS and counts, and JSON with the same facts")
     func info() throws {
-        let (status, out, _) = try svirt(["policy", "info", "--policy", fixture])
+        let (status, out, _) = try policyCLI(["policy", "info", "--policy", fixture])
         #expect(status == 0)
         #expect(out.contains("Version:         33 (MLS enabled)"))
         #expect(out.contains("Handle unknown:  deny"))
-        let (js, json, _) = try svirt(["policy", "info", "--policy", fixture, "--json", "--booleans"])
+        let (js, json, _) = try policyCLI(["policy", "info", "--policy", fixture, "--json", "--booleans"])
         #expect(js == 0)
         let obj = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         #expect(obj?["version"] as? Int == 33)
@@ -60,7 +38,7 @@ struct PolicyCommandTests {
 
     @Test("policy check allows a VM its own image and exits 0")
     func allowed() throws {
-        let (status, out, _) = try svirt(["policy", "check", "--policy", builtIn, vm,
+        let (status, out, _) = try policyCLI(["policy", "check", "--policy", builtIn, vm,
                                           "system_u:object_r:svirt_image_t:s0:c1,c2", "file", "read", "write"])
         #expect(status == 0)
         #expect(out.contains("result:  ALLOW"))
@@ -68,7 +46,7 @@ struct PolicyCommandTests {
 
     @Test("policy check names the MCS constraint for another VM's image and exits 1")
     func constraint() throws {
-        let (status, out, _) = try svirt(["policy", "check", "--policy", builtIn, vm,
+        let (status, out, _) = try policyCLI(["policy", "check", "--policy", builtIn, vm,
                                           "system_u:object_r:svirt_image_t:s0:c3,c4", "file", "read"])
         #expect(status == 1)
         #expect(out.contains("result:  CONSTRAINT"))
@@ -79,17 +57,17 @@ struct PolicyCommandTests {
     @Test("policy check --bool overrides a boolean without another policy file")
     func booleanOverride() throws {
         let args = ["policy", "check", "--policy", builtIn, vm, vm, "process", "execmem"]
-        let (before, out1, _) = try svirt(args)
+        let (before, out1, _) = try policyCLI(args)
         #expect(before == 1 && out1.contains("result:  BOOLEAN") && out1.contains("setsebool -P virt_use_execmem on"))
-        let (after, out2, _) = try svirt(args + ["--bool", "virt_use_execmem=1"])
+        let (after, out2, _) = try policyCLI(args + ["--bool", "virt_use_execmem=1"])
         #expect(after == 0 && out2.contains("result:  ALLOW"))
-        let (bad, _, err) = try svirt(args + ["--bool", "no_such_bool=1"])
+        let (bad, _, err) = try policyCLI(args + ["--bool", "no_such_bool=1"])
         #expect(bad != 0 && err.contains("no_such_bool"))
     }
 
     @Test("policy check --json gives a reason per permission")
     func json() throws {
-        let (_, out, _) = try svirt(["policy", "check", "--policy", builtIn, "--json", vm,
+        let (_, out, _) = try policyCLI(["policy", "check", "--policy", builtIn, "--json", vm,
                                      "system_u:object_r:virt_image_t:s0", "file", "read", "open"])
         let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
         #expect(obj?["result"] as? String == "TERULE")
@@ -107,13 +85,13 @@ struct PolicyCommandTests {
             \(vm) \(vm) process execmem
             system_u:system_r:svirt_tcg_t:s0:c5,c6 system_u:system_r:svirt_tcg_t:s0:c5,c6 process execmem
             """
-        let (status, out, _) = try svirt(["policy", "check", "--policy", builtIn, "--batch", "-"], input: queries)
+        let (status, out, _) = try policyCLI(["policy", "check", "--policy", builtIn, "--batch", "-"], input: queries)
         #expect(status == 0)
         let lines = out.split(separator: "\n").map(String.init)
         #expect(lines.map { $0.split(separator: "\t").first.map(String.init) ?? "" }
                 == ["ALLOW", "CONSTRAINT", "TERULE", "BOOLEAN", "ALLOW"])
         #expect(lines[0] == "ALLOW\t\(vm) system_u:object_r:svirt_image_t:s0:c1,c2 file read write")
-        let (bad, badOut, _) = try svirt(["policy", "check", "--policy", builtIn, "--batch", "-"],
+        let (bad, badOut, _) = try policyCLI(["policy", "check", "--policy", builtIn, "--batch", "-"],
                                          input: "\(vm) nobody_u:object_r:x_t:s0 file read\n")
         #expect(bad == 2 && badOut.hasPrefix("ERROR\t"))
     }
@@ -125,7 +103,7 @@ struct PolicyCommandTests {
         bytes.removeLast(100)
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, _, err) = try svirt(["policy", "info", "--policy", path])
+        let (status, _, err) = try policyCLI(["policy", "info", "--policy", path])
         #expect(status != 0)
         #expect(err.contains(path) && err.contains("at byte"))
     }
@@ -141,7 +119,7 @@ struct PolicyCommandTests {
             type=AVC msg=audit(1.2:4): avc:  denied  { read } for  pid=1 comm="qemu" path="/images/b.img" \
             scontext=\(vm) tcontext=system_u:object_r:svirt_image_t:s0:c3,c4 tclass=file permissive=0
             """
-        let (status, out, _) = try svirt(["explain", "--policy", builtIn, "-"], input: log)
+        let (status, out, _) = try policyCLI(["explain", "--policy", builtIn, "-"], input: log)
         #expect(status == 0)
         #expect(out.contains("fix: setsebool -P virt_use_execmem on"))
         #expect(out.contains("fix: chcon -t svirt_image_t disk.img"))

@@ -22,6 +22,15 @@ ssize_t svirt_flistxattr(int fd, char *list, size_t size);
 int svirt_xattr_create_flag(void);
 int svirt_xattr_replace_flag(void);
 
+// openat2(2) with struct open_how {flags, mode, resolve}. -1 with errno (ENOSYS before Linux 5.6).
+int svirt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, and O_PATH.
+uint64_t svirt_resolve_no_symlinks(void);
+int svirt_o_path(void);
+
+// fstatfs(fd)->f_type: the filesystem's magic number, or -1 with errno.
+long long svirt_fstatfs_type(int fd);
+
 // Landlock. The ABI version, or -1 with errno (ENOSYS: not built, EOPNOTSUPP: disabled at boot).
 int svirt_landlock_abi_version(void);
 int svirt_landlock_create_ruleset(const void *attr, size_t size, uint32_t flags);
