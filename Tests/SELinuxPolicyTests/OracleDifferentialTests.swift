@@ -13,7 +13,7 @@ struct PolicyQuery {
 }
 
 /// Draws random valid queries from a policy: contexts from its users, roles and types with random levels, over
-/// all classes and permissions. Seven in ten start from an allow rule, so allowed and constraint answers are
+/// all classes and permissions. Eight in ten start from an allow rule, so allowed and constraint answers are
 /// common too, not only TE denials (which are also the slow ones for audit2why).
 struct QueryGenerator {
     let policy: PolicyDatabase
@@ -137,7 +137,7 @@ struct QueryGenerator {
 
     mutating func next() -> PolicyQuery? {
         let mode = Int.random(in: 0..<10, using: &rng)
-        if mode < 7, let rule = pick(allowRules), let c = policy.policyClass(named: rule.tclass) {
+        if mode < 8, let rule = pick(allowRules), let c = policy.policyClass(named: rule.tclass) {
             // From an allow rule: a source type of its source, a target type of its target.
             guard let st = pick(members(rule.source).filter { rolesOfType[$0] != nil }),
                   let s = subject(type: st) else { return nil }
@@ -289,5 +289,32 @@ struct OracleDifferentialTests {
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))")
         #expect((results["ALLOW"] ?? 0) > 1000 && (results["TERULE"] ?? 0) > 1000 && (results["CONSTRAINT"] ?? 0) > 100,
                 "the queries should cover allowed, TE and constraint answers")
+    }
+}
+
+@Suite("svirt cases on the Debian policies")
+struct SVirtCaseTests {
+    func result(_ p: PolicyDatabase, _ q: PolicyQuery) throws -> AccessCheck {
+        try p.check(source: p.resolve(q.source), target: p.resolve(q.target), class: q.tclass, permissions: q.permissions)
+    }
+
+    @Test("a VM may use its own image, not another VM's, not virt_image_t, and execmem needs virt_use_execmem",
+          .enabled(if: haveDebianPolicies, "needs selinux-policy-default and selinux-policy-mls"))
+    func cases() throws {
+        for path in [debianDefaultPolicy, debianMLSPolicy] {
+            let p = try loadPolicy(path)
+            #expect(try result(p, svirtQueries[0]).result == .allow, "\(path): own image")
+            let other = try result(p, svirtQueries[1])
+            #expect(other.result == .constraint && other.constraints.allSatisfy(\.isMLS), "\(path): another VM's image")
+            #expect(try result(p, svirtQueries[2]).result == .teRule, "\(path): virt_image_t")
+            let execmem = try result(p, svirtQueries[3])
+            #expect(execmem.result == .boolean && execmem.booleans == [BooleanSetting(name: "virt_use_execmem", value: true)])
+            #expect(try result(p, svirtQueries[4]).result == .allow, "\(path): reading the shared image")
+        }
+        // Writing the shared svirt_image_t:s0 is allowed by MCS (default) and denied by MLS (no write down).
+        #expect(try result(loadPolicy(debianDefaultPolicy), svirtQueries[5]).result == .allow)
+        let mlsWrite = try result(loadPolicy(debianMLSPolicy), svirtQueries[5])
+        #expect(mlsWrite.result == .constraint)
+        #expect(mlsWrite.constraints.contains { $0.text.hasPrefix("mlsconstrain file { write") })
     }
 }
