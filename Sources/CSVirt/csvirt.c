@@ -99,3 +99,13 @@ int svirt_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 int svirt_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
 
 int svirt_kvm_api_version(int fd) { return ioctl(fd, SVIRT_KVM_GET_API_VERSION, 0); }
+
+// Swift's runtime on Linux reads a program's arguments from /proc/self/cmdline, which a process confined by
+// Landlock (the stand-in guest, `svirt __guest`) may not open. glibc passes argc and argv to constructors, so
+// hand them to the runtime before any Swift code asks. The symbol is weak: without it nothing changes.
+extern void _swift_stdlib_overrideUnsafeArgvArgc(char **argv, int argc) __attribute__((weak));
+
+__attribute__((constructor)) static void svirt_capture_arguments(int argc, char **argv, char **envp) {
+    (void)envp;
+    if (_swift_stdlib_overrideUnsafeArgvArgc && argv && argc > 0) _swift_stdlib_overrideUnsafeArgvArgc(argv, argc);
+}

@@ -13,6 +13,8 @@ public struct SVirtCommand: AsyncParsableCommand {
             Policy.self,
             DenialExplain.self,
             Demo.self,
+            QEMUPaths.self,
+            GuestStandIn.self,
         ])
 
     public init() {}

@@ -1,7 +1,7 @@
 import Foundation
 
 let args = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: svirt-bench <suite>...\nsuites: mcs, policy"
+let usage = "usage: svirt-bench <suite>...\nsuites: mcs, policy, lifecycle"
 if args.isEmpty || args.contains("-h") || args.contains("--help") {
     print(usage)
     exit(args.isEmpty ? 64 : 0)
@@ -10,6 +10,7 @@ for suite in args {
     switch suite {
     case "mcs": MCSBench.run()
     case "policy": PolicyBench.run()
+    case "lifecycle": LifecycleBench.run()
     default:
         FileHandle.standardError.write(Data("svirt-bench: unknown suite '\(suite)'\n\(usage)\n".utf8))
         exit(64)
