@@ -94,7 +94,8 @@ public final class AccessVectorCache: Sendable {
         let cls = UInt32(truncatingIfNeeded: classValue)
         var h = key &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(cls) &* 0xC2B2_AE3D_27D4_EB4F
         h ^= h >> 29
-        let shard = shards[Int(truncatingIfNeeded: h) & shardMask]
+        // The shards live as long as the cache; skip the reference count on this hot path.
+        unowned(unsafe) let shard = shards[Int(truncatingIfNeeded: h) & shardMask]
         let slot = Int(truncatingIfNeeded: h >> 8) & slotMask
         let found: Entry? = shard.table.withLock { t in
             guard slot < t.entries.count else {
