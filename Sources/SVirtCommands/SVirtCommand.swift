@@ -21,6 +21,8 @@ public struct SVirtCommand: AsyncParsableCommand {
             MCS.self,
             Label.self,
             Cluster.self,
+            Policy.self,
+            DenialExplain.self,
             Demo.self,
             QEMUPaths.self,
             GuestStandIn.self,

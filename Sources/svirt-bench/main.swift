@@ -1,7 +1,7 @@
 import Foundation
 
 let args = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: svirt-bench <suite>...\nsuites: mcs, lifecycle, cluster"
+let usage = "usage: svirt-bench <suite>...\nsuites: mcs, policy, lifecycle, cluster"
 if args.isEmpty || args.contains("-h") || args.contains("--help") {
     print(usage)
     exit(args.isEmpty ? 64 : 0)
@@ -9,6 +9,7 @@ if args.isEmpty || args.contains("-h") || args.contains("--help") {
 for suite in args {
     switch suite {
     case "mcs": MCSBench.run()
+    case "policy": PolicyBench.run()
     case "lifecycle": LifecycleBench.run()
     case "cluster": await ClusterBench.run()
     default:

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds the C baseline programs that svirt-bench runs side by side with svirt (they link the system libsepol).
+# They are never part of `swift build`. Output: .build/bench/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .build/bench
+cc -O2 -Wall -o .build/bench/policy_baseline bench/policy_baseline.c -lsepol
