@@ -4,11 +4,21 @@ import SELinuxPolicy
 /// The `AccessChecker` backed by svirt's policy engine: the host's binary policy, or the built-in one.
 public struct PolicyAccessChecker: AccessChecker {
     public let policy: PolicyDatabase
+    /// Where the policy came from, for messages: a path, or svirt's built-in policy.
+    public var source: String
 
-    public init(policy: PolicyDatabase) { self.policy = policy }
+    public init(policy: PolicyDatabase, source: String = "the loaded policy") {
+        self.policy = policy
+        self.source = source
+    }
+
+    /// How messages name svirt's built-in sVirt policy.
+    public static let builtInSource = "svirt's built-in sVirt policy"
 
     /// A checker over svirt's built-in sVirt policy.
-    public static func builtIn() throws -> PolicyAccessChecker { PolicyAccessChecker(policy: try BuiltInPolicy.load()) }
+    public static func builtIn() throws -> PolicyAccessChecker {
+        PolicyAccessChecker(policy: try BuiltInPolicy.load(), source: builtInSource)
+    }
 
     public func check(source: SecurityContext, target: SecurityContext, objectClass: String,
                       permissions: [String]) throws -> AccessDecision {

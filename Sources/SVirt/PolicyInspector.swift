@@ -7,19 +7,19 @@ public protocol PolicyInspector: AccessChecker {
     var policySource: String { get }
 
     /// Whether the policy defines the boolean `name`.
-    func definesBoolean(_ name: String) -> Bool
+    func definesBoolean(_ name: String) throws -> Bool
 
     /// The same policy with the booleans set; names the policy does not define are an error.
     func settingBooleans(_ values: [String: Bool]) throws -> any PolicyInspector
 
     /// The attributes of the type `name` (empty when the policy has no such type).
-    func attributes(ofType name: String) -> [String]
+    func attributes(ofType name: String) throws -> [String]
 }
 
 extension PolicyInspector {
     /// Whether `type` is an unconfined domain: the policy gives it the attribute `unconfined_domain_type`, the
     /// reference policy's mark for domains it lets do anything.
-    public func isUnconfinedDomain(_ type: String) -> Bool {
-        attributes(ofType: type).contains("unconfined_domain_type")
+    public func isUnconfinedDomain(_ type: String) throws -> Bool {
+        try attributes(ofType: type).contains("unconfined_domain_type")
     }
 }

@@ -78,7 +78,7 @@ struct DomainStart: AsyncParsableCommand {
                     printError("label: \(started.label.process?.description ?? "(none)"), image label: \(started.label.image)")
                     var confinement = "confinement: \(started.confinement.mode)"
                     if let g = started.grants {
-                        confinement += ", \(g.checks.count - g.unchecked.count) of \(g.checks.count) Landlock grant checks allowed by the policy"
+                        confinement += ", \(g.checks.filter { $0.decision == .allowed }.count) Landlock grant checks allowed by the policy"
                             + (g.unchecked.isEmpty ? "" : ", \(g.unchecked.count) not checked")
                     }
                     printError(confinement)

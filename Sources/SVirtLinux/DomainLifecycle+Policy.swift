@@ -27,7 +27,7 @@ extension DomainLifecycle {
         var source = inspector?.policySource ?? "the host's policy"
         var effective: any AccessChecker = checker
         if let i = inspector {
-            let known = settings.filter { i.definesBoolean($0.key) }
+            let known = try settings.filter { try i.definesBoolean($0.key) }
             if !known.isEmpty {
                 let set = try i.settingBooleans(known)
                 inspector = set
@@ -48,13 +48,13 @@ extension DomainLifecycle {
         if case .denied = decision, let makeBuiltIn = builtInPolicy, let host = inspector {
             let builtIn = try makeBuiltIn()
             // Booleans the built-in policy has and the host's lacks: the built-in policy decides those.
-            let extra = settings.filter { builtIn.definesBoolean($0.key) && !host.definesBoolean($0.key) }
-            let withSettings = try builtIn.settingBooleans(settings.filter { builtIn.definesBoolean($0.key) })
+            let extra = try settings.filter { try builtIn.definesBoolean($0.key) && !(try host.definesBoolean($0.key)) }
+            let inBuiltIn = try settings.filter { try builtIn.definesBoolean($0.key) }
+            let withSettings = try builtIn.settingBooleans(inBuiltIn)
             let answer = try check(withSettings)
             switch answer {
             case .allowed where extra.contains(where: \.value):
-                let off = try builtIn.settingBooleans(settings.filter { builtIn.definesBoolean($0.key) }
-                    .merging(extra.mapValues { _ in false }, uniquingKeysWith: { _, b in b }))
+                let off = try builtIn.settingBooleans(inBuiltIn.merging(extra.mapValues { _ in false }, uniquingKeysWith: { _, b in b }))
                 if case .denied = try check(off) {
                     let names = extra.filter(\.value).keys.sorted()
                     notes.append("\(host.policySource) has no boolean \(names.joined(separator: ", ")); svirt decided whether "
@@ -64,7 +64,7 @@ extension DomainLifecycle {
                     inspector = withSettings
                     source = builtIn.policySource
                 }
-            case .denied(let d) where d.kind == .boolean && d.booleans.contains(where: { !host.definesBoolean($0) }):
+            case .denied(let d) where try d.kind == .boolean && d.booleans.contains(where: { !(try host.definesBoolean($0)) }):
                 decision = .denied(Denial(kind: .boolean, detail: "\(host.policySource) has no such boolean", booleans: d.booleans))
                 source = builtIn.policySource
             default:
@@ -94,7 +94,7 @@ extension DomainLifecycle {
             throw SVirtError(.policy, "'\(domain)' cannot start as \(process): the policy (\(source)) lets \(manager) "
                              + "start a process in \(process.type) \(d.kind == .boolean ? why : "never: " + why)")
         }
-        let unconfined = process.type == "unconfined_t" || (inspector?.isUnconfinedDomain(process.type) ?? false)
+        let unconfined = try process.type == "unconfined_t" || (inspector?.isUnconfinedDomain(process.type) ?? false)
         return TransitionDecision(unconfined: unconfined, policySource: source, notes: notes, warnings: warnings)
     }
 }

@@ -35,12 +35,12 @@ public final class DomainLifecycle {
     /// Tests: the mechanism to use instead of the probe's answer, and the procfs the spawn writes contexts to.
     var mechanismOverride: HostProbe.Mechanism?
     var launchProcRoot: String?
-    private let makeDriver: (HostEnvironment, any LevelRegistry) throws -> SecurityDriver
+    private let makeDriver: ((HostEnvironment, any LevelRegistry) throws -> SecurityDriver)?
 
     public init(environment env: HostEnvironment, local: SQLiteRegistry, levels: (any LevelRegistry)? = nil,
                 probe: HostProbe = HostProbe(), runtimeRoot: String? = nil,
                 svirtExecutable: String = StandInGuest.currentExecutable(),
-                driver: @escaping (HostEnvironment, any LevelRegistry) throws -> SecurityDriver = { try SecurityDriver.host($0, registry: $1) }) throws {
+                driver: ((HostEnvironment, any LevelRegistry) throws -> SecurityDriver)? = nil) throws {
         self.env = env
         self.local = local
         self.levels = levels ?? local
@@ -48,6 +48,7 @@ public final class DomainLifecycle {
         self.runtimeRoot = runtimeRoot ?? Self.runtimeRoot(for: env)
         self.svirtExecutable = svirtExecutable
         makeDriver = driver
+        builtInPolicy = { try PolicyAccessChecker.builtIn() }
         guard let me = env.proc.selfIdentity() else {
             throw SVirtError(.unsupported, "cannot read this process's start time from \(env.proc.root)/self/stat; "
                              + "svirt needs procfs to record who acts on a VM")
@@ -65,10 +66,18 @@ public final class DomainLifecycle {
         return "\(env.state.path)/run"
     }
 
-    /// The security driver, made once.
+    /// The security driver, made once. By default its checker is svirt's policy engine over the host's policy,
+    /// with svirt's own boolean settings applied where SELinux is off (where it is on, the kernel's booleans
+    /// decide).
     public func driver() throws -> SecurityDriver {
         if let d = cachedDriver { return d }
-        let d = try makeDriver(env, levels)
+        let d: SecurityDriver
+        if let makeDriver {
+            d = try makeDriver(env, levels)
+        } else {
+            let booleans = probe.selinux() == .disabled ? try local.booleanSettings() : [:]
+            d = try SecurityDriver.host(env, registry: levels, checker: HostPolicyAccessChecker(try env.selinux(), booleans: booleans))
+        }
         cachedDriver = d
         return d
     }
@@ -390,7 +399,10 @@ public final class DomainLifecycle {
                 if !checkSystem {
                     notes.append("the stand-in guest's own program files are granted without a policy check; its disks are checked")
                 }
-                let report = try LandlockGrantCheck(checker: driver.checker, defaults: driver.defaults)
+                // FallbackDefaultLabels is the restore label for images, not a file_contexts default: with it, the
+                // defaults of system paths are unknown.
+                let defaults: (any DefaultLabelSource)? = driver.defaults is FallbackDefaultLabels ? nil : driver.defaults
+                let report = try LandlockGrantCheck(checker: driver.checker, defaults: defaults)
                     .check(domain: domain.name, process: process, rules: checked, given: given, entrypoint: entrypoint)
                 lastGrantReport = report
                 if !report.unchecked.isEmpty {

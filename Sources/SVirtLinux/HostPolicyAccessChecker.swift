@@ -7,7 +7,7 @@ import SVirt
 /// policy where the host has none). The policy is read on the first check, so commands that never ask pay
 /// nothing; a damaged policy file is an error at that check, naming the file.
 public final class HostPolicyAccessChecker: AccessChecker {
-    private let selinux: HostSELinuxConfiguration
+    let selinux: HostSELinuxConfiguration
     private let booleans: [String: Bool]
     private let loaded = Mutex<PolicyAccessChecker?>(nil)
 
@@ -25,7 +25,7 @@ public final class HostPolicyAccessChecker: AccessChecker {
             let known = booleans.filter { policy.booleanValue($0.key) != nil }
             policy = try policy.settingBooleans(known)
         }
-        let c = PolicyAccessChecker(policy: policy)
+        let c = PolicyAccessChecker(policy: policy, source: selinux.policySource)
         loaded.withLock { $0 = c }
         return c
     }

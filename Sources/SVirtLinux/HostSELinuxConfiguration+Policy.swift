@@ -16,5 +16,10 @@ extension HostSELinuxConfiguration {
     }
 
     /// An `AccessChecker` over `loadPolicy()`, for the driver's static-label preflight.
-    public func accessChecker() throws -> PolicyAccessChecker { PolicyAccessChecker(policy: try loadPolicy()) }
+    public func accessChecker() throws -> PolicyAccessChecker {
+        PolicyAccessChecker(policy: try loadPolicy(), source: policySource)
+    }
+
+    /// How messages name the policy `loadPolicy()` reads.
+    public var policySource: String { policyPath ?? PolicyAccessChecker.builtInSource }
 }

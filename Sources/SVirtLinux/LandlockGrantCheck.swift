@@ -12,10 +12,12 @@ import SVirt
 /// `unlabeled_t`, as the kernel would see it.
 public struct LandlockGrantCheck: Sendable {
     public var checker: any AccessChecker
-    public var defaults: any DefaultLabelSource
+    /// The file_contexts defaults; nil when none are at hand (then a path without `security.selinux` is not
+    /// checked, and says so).
+    public var defaults: (any DefaultLabelSource)?
     public var store: any FileLabelStore
 
-    public init(checker: any AccessChecker, defaults: any DefaultLabelSource, store: any FileLabelStore = XattrFileLabelStore()) {
+    public init(checker: any AccessChecker, defaults: (any DefaultLabelSource)?, store: any FileLabelStore = XattrFileLabelStore()) {
         self.checker = checker
         self.defaults = defaults
         self.store = store
@@ -72,13 +74,14 @@ public struct LandlockGrantCheck: Sendable {
         }
     }
 
-    /// The label of `path` (canonical) for the check, and where it came from.
-    func label(of path: String, kind: FileKind, given: [String: SecurityContext]) throws -> (SecurityContext, String) {
+    /// The label of `path` (canonical) for the check, and where it came from; nil when it cannot be known.
+    func label(of path: String, kind: FileKind, given: [String: SecurityContext]) throws -> (SecurityContext, String)? {
         if let c = given[path] { return (c, "svirt") }
         if let file = try? store.open(path), let text = (try? file.selinuxContext()) ?? nil,
            let c = try? SecurityContext(parsing: text) {
             return (c, "security.selinux")
         }
+        guard let defaults else { return nil }
         if let d = try defaults.defaultLabel(for: path, kind: kind) { return (d, "file_contexts") }
         return (Preflight.unlabeled, "none")
     }
@@ -96,7 +99,10 @@ public struct LandlockGrantCheck: Sendable {
             var st = stat()
             guard stat(path, &st) == 0 else { continue }  // the ruleset names missing paths itself
             let kind = XattrFileLabelStore.kind(st.st_mode)
-            let (target, source) = try label(of: path, kind: kind, given: given)
+            guard let (target, source) = try label(of: path, kind: kind, given: given) else {
+                report.unchecked.append("\(path): not checked (it has no security.selinux and no file_contexts defaults are at hand)")
+                continue
+            }
             for (cls, perms) in Self.permissions(rule.access, kind: kind, entrypoint: path == entry) {
                 guard seen.insert("\(path)|\(cls)|\(perms.joined(separator: ","))").inserted else { continue }
                 let decision: AccessDecision

@@ -28,7 +28,7 @@ struct RuleChecker: PolicyInspector {
         return .denied(Denial(kind: .typeEnforcement, detail: "allow \(source.type) \(target.type):\(objectClass);"))
     }
 
-    func definesBoolean(_ name: String) -> Bool { booleans[name] != nil }
+    func definesBoolean(_ name: String) throws -> Bool { booleans[name] != nil }
 
     func settingBooleans(_ values: [String: Bool]) throws -> any PolicyInspector {
         var copy = self
@@ -39,7 +39,7 @@ struct RuleChecker: PolicyInspector {
         return copy
     }
 
-    func attributes(ofType name: String) -> [String] { unconfinedTypes.contains(name) ? ["unconfined_domain_type"] : [] }
+    func attributes(ofType name: String) throws -> [String] { unconfinedTypes.contains(name) ? ["unconfined_domain_type"] : [] }
 }
 
 /// A lifecycle over a scratch state directory, with the guest kept as root (the stand-in is the test build's own
@@ -231,6 +231,58 @@ struct DomainLifecycleTests {
         #expect(report.checks.contains { $0.path == img && $0.labelSource == "svirt" && $0.decision == .allowed })
         #expect(report.denied.isEmpty && report.unchecked.isEmpty)
         _ = try await life.stop(name: "ll", mode: .destroy)
+    }
+
+    @Test("with the host's Debian policy, which lacks virt_transition_userdomain, Static_VM2 starts only while svirt's boolean store turns it on",
+          .enabled(if: landlockVersion >= 6 && HostProbe().selinux() == .disabled
+                   && FileManager.default.fileExists(atPath: "/etc/selinux/default/policy/policy.33"), "needs Landlock, SELinux off and the Debian policy"))
+    func debianTransition() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let life = try makeLifecycle(dir)
+        let img = try makeImage(dir, "v2.img")
+        try ExtendedAttributes.set("security.selinux", value: Array("system_u:object_r:virt_image_t:s0\0".utf8), path: img)
+        let domain = try DomainDefinition(xml: domainXML("Static_VM2", disk: img, seclabel: Self.unconfinedVM))
+        var o = DomainLifecycle.StartOptions()
+        o.standIn = true
+        try life.local.setBoolean("virt_transition_userdomain", false)
+        do {
+            _ = try await life.start(domain, options: o)
+            Issue.record("Static_VM2 started with virt_transition_userdomain off")
+        } catch let e as SVirtError {
+            #expect(e.message.contains("only while the boolean virt_transition_userdomain is on"), "\(e.message)")
+            #expect(e.message.contains("/etc/selinux/default/policy/policy.33 has no such boolean"), "\(e.message)")
+        }
+        try life.local.setBoolean("virt_transition_userdomain", true)
+        let fresh = try makeLifecycle(dir)
+        let started = try await fresh.start(domain, options: o)
+        #expect(started.notes.contains { $0.contains("svirt's built-in sVirt policy, which has it") })
+        #expect(started.confinement.mode == "unconfined")
+        _ = try await fresh.stop(name: "Static_VM2", mode: .destroy)
+    }
+
+    @Test("a Landlock grant on another VM's image is denied by the Debian policy's MCS constraint, and the own image is allowed",
+          .enabled(if: FileManager.default.fileExists(atPath: "/etc/selinux/default/policy/policy.33"), "needs the Debian policy"))
+    func mcsGrant() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let own = try makeImage(dir, "own.img", megabytes: 1), other = try makeImage(dir, "other.img", megabytes: 1)
+        try ExtendedAttributes.set("security.selinux", value: Array("system_u:object_r:svirt_image_t:s0:c3,c4\0".utf8), path: other)
+        let checker = HostPolicyAccessChecker(try HostSELinuxConfiguration.load(root: "/etc/selinux"))
+        let process = try SecurityContext(parsing: "system_u:system_r:svirt_t:s0:c1,c2")
+        let rules = [Landlock.PathRule(path: own, access: .readWrite, reason: "own"),
+                     Landlock.PathRule(path: other, access: .readWrite, reason: "other")]
+        let given = [canonical(own): try SecurityContext(parsing: "system_u:object_r:svirt_image_t:s0:c1,c2")]
+        do {
+            _ = try LandlockGrantCheck(checker: checker, defaults: nil).check(domain: "vm", process: process, rules: rules,
+                                                                              given: given, entrypoint: nil)
+            Issue.record("another VM's image was granted")
+        } catch let e as SVirtError {
+            #expect(e.code == .policy)
+            #expect(e.message.contains("\(canonical(other)) (system_u:object_r:svirt_image_t:s0:c3,c4, from security.selinux)"))
+            #expect(e.message.contains("MCS/MLS constraint"))
+            #expect(!e.message.contains(canonical(own) + " "))
+        }
     }
 
     func grantsOf(_ s: DomainLifecycle.Started) -> Int {
