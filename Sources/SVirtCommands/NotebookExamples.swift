@@ -7,11 +7,12 @@ enum NotebookExamples {
         var shareable = false
         var seclabel = ""
 
-        func xml(imageDirectory: String = "/var/lib/libvirt/images") -> String {
+        /// The domain XML; `type` is `kvm`, or `qemu` (TCG) where KVM is missing.
+        func xml(imageDirectory: String = "/var/lib/libvirt/images", type: String = "kvm", memoryMiB: Int = 256) -> String {
             """
-            <domain type='kvm'>
+            <domain type='\(type)'>
               <name>\(name)</name>
-              <memory unit='MiB'>256</memory>
+              <memory unit='MiB'>\(memoryMiB)</memory>
               <vcpu>1</vcpu>
               <os><type arch='x86_64' machine='pc'>hvm</type></os>
               <devices>
