@@ -233,7 +233,7 @@ public final class DomainLifecycle {
         var notes: [String] = []
         // Everything that can be refused without touching a file comes first.
         let emulator: QEMUEmulator? = options.standIn ? nil
-            : try QEMUEmulator.find(arch: domain.os.arch ?? QEMUEmulator.hostArchitecture(), path: domain.emulator)
+            : try local.emulator(at: QEMUEmulator.locate(arch: domain.os.arch ?? QEMUEmulator.hostArchitecture(), path: domain.emulator))
         let kvm = probe.kvm()
         let runtime = try RuntimeDirectory.create(name: domain.name, root: runtimeRoot,
                                                   owner: user.map { ($0.uid, $0.gid) })

@@ -17,6 +17,19 @@ public struct QEMUEmulator: Sendable, Hashable {
     /// `<emulator>`). A bare name is looked up on `searchPath` (`$PATH` by default).
     public static func find(arch: String = QEMUEmulator.hostArchitecture(), path explicit: String? = nil,
                             searchPath: String? = nil) throws -> QEMUEmulator {
+        try probe(try locate(arch: arch, path: explicit, searchPath: searchPath))
+    }
+
+    /// A known emulator (from an earlier probe, e.g. one kept in the registry).
+    public init(path: String, supportsSandbox: Bool, dataDirectories: [String]) {
+        self.path = path
+        self.supportsSandbox = supportsSandbox
+        self.dataDirectories = dataDirectories
+    }
+
+    /// The path `find` would probe, without running it.
+    public static func locate(arch: String = QEMUEmulator.hostArchitecture(), path explicit: String? = nil,
+                              searchPath: String? = nil) throws -> String {
         let name = explicit ?? "qemu-system-\(qemuArchitecture(arch))"
         let found: String
         if name.contains("/") {
@@ -34,7 +47,7 @@ public struct QEMUEmulator: Sendable, Hashable {
             }
             found = hit
         }
-        return try probe(found)
+        return found
     }
 
     /// QEMU's name for an architecture.
@@ -62,9 +75,7 @@ public struct QEMUEmulator: Sendable, Hashable {
     /// without before it lists its data directories), and `-L help` alone when that fails. Cached per
     /// binary identity (device, inode, size, modification time) unless `cached` is false.
     public static func probe(_ path: String, cached: Bool = true) throws -> QEMUEmulator {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw SystemCallError(call: "stat", path: path, errno: errno) }
-        let key = "\(path)|\(st.st_dev)|\(st.st_ino)|\(st.st_size)|\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        let key = try identity(of: path)
         if cached, let hit = probes.withLock({ $0[key] }) { return hit }
         var sandbox = true
         var run = try runCapturing(path, ["-sandbox", "on", "-L", "help"])
@@ -82,6 +93,13 @@ public struct QEMUEmulator: Sendable, Hashable {
         let e = QEMUEmulator(path: path, supportsSandbox: sandbox, dataDirectories: dirs)
         probes.withLock { $0[key] = e }
         return e
+    }
+
+    /// What identifies a binary for caching what it supports: its path, device, inode, size and modification time.
+    public static func identity(of path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw SystemCallError(call: "stat", path: path, errno: errno) }
+        return "\(path)|\(st.st_dev)|\(st.st_ino)|\(st.st_size)|\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
     }
 
     /// Runs a program with no input and returns its exit status and its stdout and stderr together.

@@ -132,6 +132,27 @@ extension SQLiteRegistry {
         }
     }
 
+    // MARK: Emulators
+
+    /// The emulator at `path` as probed once and kept, keyed by the binary's identity (device, inode, size,
+    /// modification time), so a replaced binary is probed again. Probing runs QEMU once (`-L help`), which costs a
+    /// start about as much as everything else svirt does.
+    public func emulator(at path: String) throws -> QEMUEmulator {
+        let key = try QEMUEmulator.identity(of: path)
+        if let row = try transaction({ db in try Row.fetchOne(db, sql: "SELECT * FROM emulator WHERE identity = ?", arguments: [key]) }) {
+            let sandbox: Int64 = row["sandbox"], dirs: String = row["data_directories"]
+            return QEMUEmulator(path: path, supportsSandbox: sandbox != 0,
+                                dataDirectories: dirs.split(separator: "\n").map(String.init))
+        }
+        let e = try QEMUEmulator.probe(path)
+        try transaction { db in
+            try db.execute(sql: "DELETE FROM emulator WHERE identity LIKE ?", arguments: [path + "|%"])
+            try db.execute(sql: "INSERT OR REPLACE INTO emulator (identity, sandbox, data_directories, probed_at) VALUES (?, ?, ?, ?)",
+                           arguments: [key, e.supportsSandbox ? 1 : 0, e.dataDirectories.joined(separator: "\n"), Self.now()])
+        }
+        return e
+    }
+
     // MARK: Booleans
 
     /// svirt's own boolean settings, which override the policy's defaults in svirt's decisions where SELinux is

@@ -115,6 +115,11 @@ public final class SQLiteRegistry: LevelRegistry {
                     name TEXT PRIMARY KEY NOT NULL,
                     value INTEGER NOT NULL,
                     updated_at REAL NOT NULL);
+                CREATE TABLE emulator (
+                    identity TEXT PRIMARY KEY NOT NULL,
+                    sandbox INTEGER NOT NULL,
+                    data_directories TEXT NOT NULL,
+                    probed_at REAL NOT NULL);
                 """)
         }
         return m
