@@ -10,6 +10,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             HostShow.self,
             MCS.self,
             Demo.self,
+            FContext.self,
         ])
 
     public init() {}
