@@ -11,6 +11,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             MCS.self,
             Demo.self,
             FContext.self,
+            RestoreconCommand.self,
         ])
 
     public init() {}
