@@ -18,6 +18,8 @@ struct SpecificationRecord {
     var stemLength: Int32
     /// Whether matching the expression already implies the stem test (see `FileContextsParser.stemImplied`).
     var stemImplied: Bool
+    /// A plain path, kept in `FileContextsLiterals` rather than in the automaton.
+    var inLiteralTable: Bool
 }
 
 /// One line of a file_contexts file: `regex [filetype] context|<<none>>`.

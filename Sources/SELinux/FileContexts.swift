@@ -22,20 +22,69 @@ struct ContextEntry: Sendable {
 }
 
 /// The shared, immutable part of a loaded file_contexts: the lines, the aliases and the automaton.
+///
+/// The expressions are checked when the files are opened, but the automaton is built on first use (the first
+/// matcher), as libselinux compiles its regular expressions on first use.
 final class FileContextsCore: Sendable {
     let sources: [FileContextsSource]
     let records: [SpecificationRecord]
     let contexts: [ContextEntry]
     let aliases: FileContextsAliases
-    let nfa: FileContextsNFA
+    let literals: FileContextsLiterals
+    /// Per line (file order): precedence, file type (0 = any) and whether the stem is compared at lookup.
+    let priority: [Int32]
+    let modes: [UInt8]
+    let stemChecked: [Bool]
+    /// The number of automaton nodes the expressions need, counted when they were checked.
+    let expectedNodes: Int
+    private let automaton = Mutex<FileContextsNFA?>(nil)
 
     init(sources: [FileContextsSource], records: [SpecificationRecord], contexts: [ContextEntry],
-         aliases: FileContextsAliases, nfa: FileContextsNFA) {
+         aliases: FileContextsAliases, literals: FileContextsLiterals, priority: [Int32], modes: [UInt8],
+         stemChecked: [Bool], expectedNodes: Int) {
         self.sources = sources
         self.records = records
         self.contexts = contexts
         self.aliases = aliases
-        self.nfa = nfa
+        self.literals = literals
+        self.priority = priority
+        self.modes = modes
+        self.stemChecked = stemChecked
+        self.expectedNodes = expectedNodes
+    }
+
+    /// The automaton of every line that is not a plain path, built on the first call.
+    func nfa() -> FileContextsNFA {
+        automaton.withLock { built in
+            if let built { return built }
+            let made = buildAutomaton()
+            built = made
+            return made
+        }
+    }
+
+    private func buildAutomaton() -> FileContextsNFA {
+        var builder = NFABuilder(expectedNodes: expectedNodes + records.count + 16)
+        var starts: [Int32] = []
+        var pattern: [UInt8] = []
+        for (id, r) in records.enumerated() where !r.inLiteralTable {
+            let start = Int(r.regexStart)
+            let fragment: Fragment? = sources[Int(r.source)].bytes.withUnsafeBufferPointer { text in
+                RegexCompiler.wrap(UnsafeBufferPointer(rebasing: text[start..<(start + Int(r.regexLength))]), into: &pattern)
+                return pattern.withUnsafeBufferPointer { p in
+                    var compiler = RegexCompiler(pattern: p)
+                    // Every expression compiled when the file was opened; a failure here cannot happen, and
+                    // would only leave the line out.
+                    return try? compiler.compile(into: &builder)
+                }
+            }
+            guard let fragment else { continue }
+            let accept = builder.node(.accept, out: NFABuilder.none, arg: Int32(id))
+            builder.patch(fragment.head, to: accept)
+            starts.append(fragment.start)
+        }
+        return FileContextsNFA(builder: builder, starts: starts, specMode: modes, priority: priority,
+                               stemChecked: stemChecked)
     }
 }
 
@@ -166,8 +215,8 @@ public struct FileContexts: Sendable {
     public func makeMatcher() -> FileContextsMatcher { FileContextsMatcher(core: core) }
 
     /// Automaton size, for diagnostics and benchmarks.
-    public var automatonNodeCount: Int { core.nfa.nodeCount }
-    public var byteClassCount: Int { core.nfa.classCount }
+    public var automatonNodeCount: Int { core.nfa().nodeCount }
+    public var byteClassCount: Int { core.nfa().classCount }
 }
 
 /// Reads file_contexts lines into specifications and one automaton.
@@ -259,17 +308,17 @@ struct FileContextsParser {
     }
 
     let ignoreErrors: Bool
-    var builder: NFABuilder
-    var starts: [Int32] = []
+    /// Automaton nodes the checked expressions need.
+    var nodes = 0
     var records: [SpecificationRecord] = []
     var contexts = ContextCache()
+    var literals: FileContextsLiterals
     var pattern: [UInt8] = []
 
     init(ignoreErrors: Bool, expectedBytes: Int) {
         self.ignoreErrors = ignoreErrors
-        builder = NFABuilder(expectedNodes: max(1 << 12, expectedBytes / 2))
+        literals = FileContextsLiterals(expected: expectedBytes / 80)
         records.reserveCapacity(expectedBytes / 40)
-        starts.reserveCapacity(expectedBytes / 40)
         pattern.reserveCapacity(256)
     }
 
@@ -279,15 +328,11 @@ struct FileContextsParser {
             var number = 0
             while start < text.count {
                 // A NUL ends the line's text, as it ends a C string; the line itself ends at the newline.
-                var end = start
-                var stop = -1
-                while end < text.count {
-                    let b = text[end]
-                    if b == 0x0A { break }
-                    if b == 0, stop < 0 { stop = end }
-                    end += 1
+                var end = FileContextsParser.lineEnd(text, from: start)
+                let stop = end
+                if end < text.count, text[end] == 0 {
+                    while end < text.count, text[end] != 0x0A { end += 1 }
                 }
-                if stop < 0 { stop = end }
                 number += 1
                 let line = UnsafeBufferPointer(rebasing: text[start..<stop])
                 do {
@@ -298,6 +343,21 @@ struct FileContextsParser {
                 start = end + 1
             }
         }
+    }
+
+    /// The index of the first newline or NUL at or after `start` (or the end), eight bytes at a time.
+    static func lineEnd(_ text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let raw = UnsafeRawBufferPointer(text)
+        var k = start
+        while k + 8 <= text.count {
+            let w = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+            let n = w ^ (ones &* 0x0A)
+            if ((w &- ones) & ~w & highs) | ((n &- ones) & ~n & highs) != 0 { break }
+            k += 8
+        }
+        while k < text.count, text[k] != 0x0A, text[k] != 0 { k += 1 }
+        return k
     }
 
     mutating func parseLine(_ line: UnsafeBufferPointer<UInt8>, offset: Int, number: Int, file: String,
@@ -366,32 +426,41 @@ struct FileContextsParser {
                 }
             }
         }
-        // Compile the expression into the shared automaton.
         let id = Int32(records.count)
         let regex = field(0)
+        let meta = FileContextSpecification.scanMeta(regex)
+        let stem = FileContextSpecification.stemLength(regex)
+        if !meta.hasMeta, FileContextsLiterals.isPlainPath(regex) {
+            // A plain path: it goes to the literal table, and its stem test is implied.
+            literals.insert(regex, line: id)
+            records.append(SpecificationRecord(regexStart: Int32(truncatingIfNeeded: offset + fields[0].lowerBound),
+                                               regexLength: Int32(truncatingIfNeeded: fields[0].count),
+                                               line: Int32(truncatingIfNeeded: number),
+                                               fixedPrefixLength: Int32(truncatingIfNeeded: meta.prefix),
+                                               context: context, source: source, fileType: fileType?.rawValue ?? 0,
+                                               hasMetaCharacters: false, stemLength: Int32(truncatingIfNeeded: stem),
+                                               stemImplied: true, inLiteralTable: true))
+            return
+        }
+        // Check the expression now; the automaton is built from it on first use.
         RegexCompiler.wrap(regex, into: &pattern)
-        let fragment: NFABuilder.Fragment
+        var counter = NodeCounter()
         var topLevelAlternation = false
         do {
-            fragment = try pattern.withUnsafeBufferPointer { p in
+            try pattern.withUnsafeBufferPointer { p in
                 var compiler = RegexCompiler(pattern: p)
-                let f = try compiler.compile(into: &builder)
+                _ = try compiler.compile(into: &counter)
                 topLevelAlternation = compiler.topLevelAlternation
-                return f
             }
         } catch let e as RegexSyntaxError {
             throw fail(.invalidRegularExpression, fields[0].lowerBound + e.offset + 1,
                        "invalid regular expression '\(text(0))': \(e.message)")
         }
-        if builder.count > NFABuilder.nodeLimit {
+        nodes += counter.count + 1
+        if nodes > NFABuilder.nodeLimit {
             throw fail(.invalidFileContexts, 1, "the file_contexts files are too large for svirt's automaton "
                        + "(more than \(NFABuilder.nodeLimit) states)")
         }
-        let accept = builder.node(.accept, out: NFABuilder.none, arg: id)
-        builder.patch(fragment.head, to: accept)
-        starts.append(fragment.start)
-        let meta = FileContextSpecification.scanMeta(regex)
-        let stem = FileContextSpecification.stemLength(regex)
         records.append(SpecificationRecord(regexStart: Int32(truncatingIfNeeded: offset + fields[0].lowerBound),
                                            regexLength: Int32(truncatingIfNeeded: fields[0].count),
                                            line: Int32(truncatingIfNeeded: number),
@@ -399,7 +468,8 @@ struct FileContextsParser {
                                            context: context, source: source, fileType: fileType?.rawValue ?? 0,
                                            hasMetaCharacters: meta.hasMeta, stemLength: Int32(truncatingIfNeeded: stem),
                                            stemImplied: FileContextsParser.stemImplied(regex, stem: stem,
-                                                                                       topLevelAlternation: topLevelAlternation)))
+                                                                                       topLevelAlternation: topLevelAlternation),
+                                           inLiteralTable: false))
     }
 
     /// Whether every path the expression matches has the expression's stem as its own stem, so that
@@ -446,8 +516,10 @@ struct FileContextsParser {
             }
             modes.append(r.fileType)
         }
-        let nfa = FileContextsNFA(builder: builder, starts: starts, specMode: modes, priority: priority,
-                                  stemChecked: stemChecked)
-        return FileContextsCore(sources: sources, records: records, contexts: contexts.entries, aliases: aliases, nfa: nfa)
+        var literals = self.literals
+        literals.finish(priority: priority, modes: modes)
+        return FileContextsCore(sources: sources, records: records, contexts: contexts.entries, aliases: aliases,
+                                literals: literals, priority: priority, modes: modes, stemChecked: stemChecked,
+                                expectedNodes: nodes)
     }
 }

@@ -16,8 +16,10 @@ public final class FileContextsMatcher {
     private var stateNodes: [[Int32]] = []
     private var stateIndex: [[Int32]: Int32] = [:]
     private var storedNodes = 0
-    /// `transitions[state * classCount + class]`: the next state, or -1 when not built yet.
-    private var transitions: UnsafeMutablePointer<Int32>
+    /// `transitions[state * classCount + class]`: the next state, or `unknown` when not built yet. Two bytes an
+    /// entry keep the table small enough to stay in cache (states are capped at `maxStates`).
+    private var transitions: UnsafeMutablePointer<UInt16>
+    static let unknown: UInt16 = .max
     private var transitionCapacity: Int
     /// Per state: index of its result at the end of the path (-1: not computed).
     private var endResult: [Int32] = []
@@ -46,9 +48,12 @@ public final class FileContextsMatcher {
     }
     private var scratch: Scratch
 
-    /// The previous walk: its key, and the state after each of its bytes (`walkStates[0]` is the start).
-    private var walkKey: [UInt8] = []
-    private var walkStates: [Int32] = []
+    /// The previous walk: its first `walkLength` key bytes, and the state after each of them (`walkStates[0]`
+    /// is the start state).
+    private var walkKey: UnsafeMutablePointer<UInt8>
+    private var walkStates: UnsafeMutablePointer<UInt16>
+    private var walkCapacity = 0
+    private var walkLength = 0
     private var walkEpoch = -1
     /// Whether the previous walk checked its bytes for NUL and `//` (a clean-only walk did).
     private var walkChecked = false
@@ -56,18 +61,21 @@ public final class FileContextsMatcher {
     private var aliasBuffer: [UInt8] = []
 
     /// The cache is dropped and rebuilt when it grows past these bounds, so memory stays bounded on any input.
-    static let maxStates = 150_000
+    static let maxStates = 65_000
     static let maxStoredNodes = 12_000_000
 
     init(core: FileContextsCore) {
         self.core = core
-        nfa = core.nfa
+        nfa = core.nfa()
         classCount = nfa.classCount
         byteClass = .allocate(capacity: 256)
         for b in 0..<256 { byteClass[b] = nfa.byteClass[b] }
         scratch = Scratch(mark: [UInt32](repeating: 0, count: nfa.nodeCount))
         transitionCapacity = 256 * classCount
         transitions = .allocate(capacity: transitionCapacity)
+        walkCapacity = 256
+        walkKey = .allocate(capacity: walkCapacity)
+        walkStates = .allocate(capacity: walkCapacity + 1)
         var sc = scratch
         scratch = Scratch(mark: [])
         floating = FileContextsMatcher.closure(nfa, nfa.starts, atStart: false, atDollar: false, &sc)
@@ -78,6 +86,8 @@ public final class FileContextsMatcher {
     deinit {
         transitions.deallocate()
         byteClass.deallocate()
+        walkKey.deallocate()
+        walkStates.deallocate()
     }
 
     /// The number of DFA states built so far.
@@ -172,29 +182,29 @@ public final class FileContextsMatcher {
         let endsWithNewline = key[n - 1] == 0x0A
         let end = endsWithNewline ? n - 1 : n
 
-        // Resume after the part this key shares with the previous walk.
-        var states: [Int32] = []
-        var previous: [UInt8] = []
-        swap(&states, &walkStates)
-        swap(&previous, &walkKey)
-        defer {
-            swap(&states, &walkStates)
-            swap(&previous, &walkKey)
+        if end + 1 > walkCapacity {
+            let capacity = max(end + 1, walkCapacity * 2)
+            let key2 = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+            let states2 = UnsafeMutablePointer<UInt16>.allocate(capacity: capacity + 1)
+            key2.update(from: walkKey, count: walkLength)
+            states2.update(from: walkStates, count: walkLength + 1)
+            walkKey.deallocate()
+            walkStates.deallocate()
+            walkKey = key2
+            walkStates = states2
+            walkCapacity = capacity
         }
+        let previous = walkKey, states = walkStates
+        // Resume after the part this key shares with the previous walk. A clean-only walk relies on the shared
+        // part having been checked for NUL and `//` (an alias can produce `//`).
         var i = 0
-        // A clean-only walk relies on the shared part having been checked; an alias can produce `//`.
         if walkEpoch == epoch, walkChecked || !cleanOnly {
-            let limit = min(end, previous.count, states.count - 1)
-            previous.withUnsafeBufferPointer { p in
-                while i < limit, p[i] == key[i] { i &+= 1 }
-            }
+            let limit = min(end, walkLength)
+            while i < limit, previous[i] == key[i] { i &+= 1 }
         }
         let startEpoch = epoch
-        if states.isEmpty { states.append(0) }
-        var state = i < states.count ? states[i] : 0
-        if i == 0 { state = 0 }
-        states.removeSubrange((i + 1)...)
-        previous.removeSubrange(i...)
+        states[0] = 0
+        var state = i == 0 ? 0 : Int(states[i])
         var table = transitions
         let cc = classCount
         let cls = byteClass
@@ -204,6 +214,7 @@ public final class FileContextsMatcher {
             if cleanOnly {
                 let slash = b == UInt8(ascii: "/")
                 if b == 0 || (slash && prevSlash) {
+                    walkLength = i
                     walkEpoch = epoch == startEpoch ? epoch : -1
                     walkChecked = true
                     return FileContextsMatcher.unclean
@@ -211,24 +222,28 @@ public final class FileContextsMatcher {
                 prevSlash = slash
             }
             let c = Int(cls[Int(b)])
-            var next = table[Int(state) &* cc &+ c]
-            if next < 0 {
-                next = step(from: state, byteClass: c)
+            var next = table[state &* cc &+ c]
+            if next == FileContextsMatcher.unknown {
+                next = UInt16(truncatingIfNeeded: step(from: Int32(state), byteClass: c))
                 table = transitions
             }
-            state = next
-            states.append(state)
-            previous.append(b)
+            state = Int(next)
+            previous[i] = b
             i &+= 1
+            states[i] = next
         }
+        walkLength = end
         walkEpoch = epoch == startEpoch ? epoch : -1
         walkChecked = cleanOnly
-        let r = endsWithNewline ? newlineResultIndex(state) : endResultIndex(state)
+        let r = endsWithNewline ? newlineResultIndex(Int32(state)) : endResultIndex(Int32(state))
         let base = r &* FileContextsMatcher.resultWidth
-        let winner = results[base &+ query]
+        var winner = results[base &+ query]
         let extra = results[base &+ 8]
-        if extra < 0 { return winner }
-        return stemChecked(winner, candidates: stemCandidates[Int(extra)], key: key, query: query)
+        if extra >= 0 { winner = stemChecked(winner, candidates: stemCandidates[Int(extra)], key: key, query: query) }
+        // The plain paths: the key itself, or the key without its final newline.
+        let literal = core.literals.winner(UnsafeBufferPointer(rebasing: key[0..<end]), query: query)
+        if literal >= 0, winner < 0 || nfa.priority[Int(literal)] > nfa.priority[Int(winner)] { return literal }
+        return winner
     }
 
     /// The best of `winner` and the candidates whose stem is the path's stem (libselinux's stem test).
@@ -354,7 +369,7 @@ public final class FileContextsMatcher {
             return intern(target)
         }
         let t = intern(target)
-        transitions[Int(state) * classCount + c] = t
+        transitions[Int(state) * classCount + c] = UInt16(truncatingIfNeeded: t)
         return t
     }
 
@@ -369,13 +384,13 @@ public final class FileContextsMatcher {
         let needed = (Int(s) + 1) * classCount
         if needed > transitionCapacity {
             let capacity = max(needed, transitionCapacity * 2)
-            let grown = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+            let grown = UnsafeMutablePointer<UInt16>.allocate(capacity: capacity)
             grown.update(from: transitions, count: Int(s) * classCount)
             transitions.deallocate()
             transitions = grown
             transitionCapacity = capacity
         }
-        (transitions + Int(s) * classCount).initialize(repeating: -1, count: classCount)
+        (transitions + Int(s) * classCount).initialize(repeating: FileContextsMatcher.unknown, count: classCount)
         return s
     }
 

@@ -10,7 +10,50 @@
 /// - `accept`: specification `arg` has matched. Accept nodes are sticky: they consume any byte and stay, because
 ///   PCRE reports a match found anywhere in the subject (this matters only for patterns such as `/a|/b`, whose
 ///   alternatives libselinux's `^...$` wrapping does not anchor).
-struct NFABuilder {
+/// A fragment of an automaton under construction: its start node and the list of its dangling edges.
+struct Fragment { var start: Int32; var head: Int32 }
+
+/// What `RegexCompiler` builds into: the automaton itself (`NFABuilder`), or `NodeCounter`, which only counts,
+/// for checking expressions when a file is opened.
+protocol AutomatonSink {
+    var count: Int { get }
+    mutating func intern(_ s: ByteSet) -> Int32
+    mutating func literalChain(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Fragment
+    mutating func byteFragment(set: Int32) -> Fragment
+    mutating func emptyFragment() -> Fragment
+    mutating func anchorFragment(_ k: NFABuilder.Kind) -> Fragment
+    mutating func concat(_ a: Fragment, _ b: Fragment) -> Fragment
+    mutating func alternate(_ a: Fragment, _ b: Fragment) -> Fragment
+    mutating func star(_ a: Fragment) -> Fragment
+    mutating func plus(_ a: Fragment) -> Fragment
+    mutating func optional(_ a: Fragment) -> Fragment
+    mutating func clone(_ f: Fragment, nodes range: Range<Int>) -> Fragment
+}
+
+/// Counts the nodes an expression would need, and builds nothing.
+struct NodeCounter: AutomatonSink {
+    private(set) var count = 0
+    private static let fragment = Fragment(start: 0, head: -1)
+    mutating func intern(_ s: ByteSet) -> Int32 { 0 }
+    mutating func literalChain(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Fragment {
+        count += range.count
+        return NodeCounter.fragment
+    }
+    mutating func byteFragment(set: Int32) -> Fragment { count += 1; return NodeCounter.fragment }
+    mutating func emptyFragment() -> Fragment { count += 1; return NodeCounter.fragment }
+    mutating func anchorFragment(_ k: NFABuilder.Kind) -> Fragment { count += 1; return NodeCounter.fragment }
+    mutating func concat(_ a: Fragment, _ b: Fragment) -> Fragment { NodeCounter.fragment }
+    mutating func alternate(_ a: Fragment, _ b: Fragment) -> Fragment { count += 1; return NodeCounter.fragment }
+    mutating func star(_ a: Fragment) -> Fragment { count += 1; return NodeCounter.fragment }
+    mutating func plus(_ a: Fragment) -> Fragment { count += 1; return NodeCounter.fragment }
+    mutating func optional(_ a: Fragment) -> Fragment { count += 1; return NodeCounter.fragment }
+    mutating func clone(_ f: Fragment, nodes range: Range<Int>) -> Fragment {
+        count += range.count
+        return NodeCounter.fragment
+    }
+}
+
+struct NFABuilder: AutomatonSink {
     enum Kind: UInt8 { case byteSet = 0, split, startAnchor, endAnchor, accept }
     static let none: Int32 = .min
 
@@ -68,8 +111,6 @@ struct NFABuilder {
     // A fragment's dangling edges form a list threaded through the edge fields themselves: a dangling field
     // holds -1 (end of list) or -(slot + 2), where slot = node * 2 + (0 for out, 1 for out2).
 
-    struct Fragment { var start: Int32; var head: Int32 }
-
     static func encode(slot: Int32) -> Int32 { -(slot + 2) }
     static func decode(_ v: Int32) -> Int32 { -v - 2 }
 
@@ -109,6 +150,20 @@ struct NFABuilder {
     mutating func byteNode(set: Int32) -> Int32 {
         if set < 256 { singleBytesUsed.insert(UInt8(truncatingIfNeeded: set)) } else { multiSetUsed[Int(set)] = true }
         return node(.byteSet, out: -1, arg: set)
+    }
+
+    /// A chain of nodes for the literal bytes `p[range]` (not empty), each leading to the next.
+    mutating func literalChain(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Fragment {
+        let first = Int32(count)
+        var next = first
+        for k in range {
+            let b = p[k]
+            singleBytesUsed.insert(b)
+            next += 1
+            append(Node(kind: Kind.byteSet.rawValue, out: k == range.upperBound - 1 ? -1 : next, out2: NFABuilder.none,
+                        arg: Int32(b)))
+        }
+        return Fragment(start: first, head: (next - 1) * 2)
     }
 
     mutating func byteFragment(set: Int32) -> Fragment {

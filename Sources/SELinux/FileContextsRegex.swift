@@ -53,7 +53,7 @@ struct RegexCompiler {
     }
 
     /// Compiles the whole pattern and returns its fragment; the caller patches its ends to an accept node.
-    mutating func compile(into b: inout NFABuilder) throws -> NFABuilder.Fragment {
+    mutating func compile<Sink: AutomatonSink>(into b: inout Sink) throws -> Fragment {
         let mark = b.count
         let f = try alternation(&b)
         if i < p.count {
@@ -69,7 +69,7 @@ struct RegexCompiler {
 
     // MARK: Grammar
 
-    mutating func alternation(_ b: inout NFABuilder) throws -> NFABuilder.Fragment {
+    mutating func alternation<Sink: AutomatonSink>(_ b: inout Sink) throws -> Fragment {
         var f = try concatenation(&b)
         while i < p.count, p[i] == UInt8(ascii: "|") {
             if depth == 0 { topLevelAlternation = true }
@@ -92,16 +92,19 @@ struct RegexCompiler {
         return true
     }
 
-    mutating func concatenation(_ b: inout NFABuilder) throws -> NFABuilder.Fragment {
-        var f: NFABuilder.Fragment?
+    mutating func concatenation<Sink: AutomatonSink>(_ b: inout Sink) throws -> Fragment {
+        var f: Fragment?
         while i < p.count, p[i] != UInt8(ascii: "|"), p[i] != UInt8(ascii: ")") {
             // A plain byte with no quantifier after it: one node, without the general path.
-            let c = p[i]
-            if RegexCompiler.isPlain(c), i + 1 >= p.count || !RegexCompiler.mayQuantify(p[i + 1]) {
-                let n = b.byteNode(set: Int32(c))
-                let g = NFABuilder.Fragment(start: n, head: n * 2)
+            // A run of plain bytes, none of them quantified: one chain of nodes, without the general path.
+            var j = i
+            while j < p.count, RegexCompiler.isPlain(p[j]), j + 1 >= p.count || !RegexCompiler.mayQuantify(p[j + 1]) {
+                j += 1
+            }
+            if j > i {
+                let g = b.literalChain(p, i..<j)
                 f = f.map { b.concat($0, g) } ?? g
-                i += 1
+                i = j
                 continue
             }
             let g = try quantified(&b)
@@ -110,7 +113,7 @@ struct RegexCompiler {
         return f ?? b.emptyFragment()
     }
 
-    mutating func quantified(_ b: inout NFABuilder) throws -> NFABuilder.Fragment {
+    mutating func quantified<Sink: AutomatonSink>(_ b: inout Sink) throws -> Fragment {
         let atomStart = i
         let mark = b.count
         let (atom, repeatable) = try self.atom(&b)
@@ -186,8 +189,8 @@ struct RegexCompiler {
         }
     }
 
-    mutating func repeatFragment(_ atom: NFABuilder.Fragment, nodes: Range<Int>, min lo: Int, max hi: Int?,
-                                 into b: inout NFABuilder) -> NFABuilder.Fragment {
+    mutating func repeatFragment<Sink: AutomatonSink>(_ atom: Fragment, nodes: Range<Int>, min lo: Int, max hi: Int?,
+                                 into b: inout Sink) -> Fragment {
         switch (lo, hi) {
         case (0, nil): return b.star(atom)
         case (1, nil): return b.plus(atom)
@@ -198,9 +201,9 @@ struct RegexCompiler {
         if hi == 0 { return b.emptyFragment() }  // x{0}: the atom's nodes stay unreachable
         // Each further copy is a clone of the atom's nodes: x{2,4} needs 4 copies, x{3,} needs 3.
         let needed = hi ?? lo
-        var copies: [NFABuilder.Fragment] = [atom]
+        var copies: [Fragment] = [atom]
         while copies.count < needed { copies.append(b.clone(atom, nodes: nodes)) }
-        var f: NFABuilder.Fragment?
+        var f: Fragment?
         if let hi {
             // lo mandatory copies, then hi - lo optional ones: x{2,4} = x x x? x?
             for k in 0..<hi {
@@ -217,7 +220,7 @@ struct RegexCompiler {
     }
 
     /// One item and whether a quantifier may follow it.
-    mutating func atom(_ b: inout NFABuilder) throws -> (NFABuilder.Fragment, Bool) {
+    mutating func atom<Sink: AutomatonSink>(_ b: inout Sink) throws -> (Fragment, Bool) {
         let c = p[i]
         switch c {
         case UInt8(ascii: "("):
