@@ -388,6 +388,11 @@ struct FileContextsParser {
                            + "file_contexts lines are ASCII; match such a byte with '.' or '\\xhh'")
             }
         }
+        // libselinux refuses a field of 65535 bytes or more.
+        for i in 0..<min(3, fields.count) where fields[i].count >= 65535 {
+            throw fail(.invalidFileContexts, fields[i].lowerBound + 1, "a field of \(fields[i].count) bytes is too long: "
+                       + "file_contexts fields are shorter than 65535 bytes")
+        }
         guard fields.count >= 2 else {
             throw fail(.invalidFileContexts, fields[0].upperBound + 1,
                        "the line has a path expression but no context: write 'REGEX [FILETYPE] CONTEXT', e.g. "

@@ -27,6 +27,8 @@ struct RegexCompiler {
     var depth = 0
     /// Whether a `|` appeared outside every group (so libselinux's `^`/`$` do not anchor the whole expression).
     var topLevelAlternation = false
+    /// The sink's node count when compilation started.
+    var start = 0
 
     static let maxDepth = 200
     static let maxRepeat = 1000
@@ -55,6 +57,7 @@ struct RegexCompiler {
     /// Compiles the whole pattern and returns its fragment; the caller patches its ends to an accept node.
     mutating func compile<Sink: AutomatonSink>(into b: inout Sink) throws -> Fragment {
         let mark = b.count
+        start = mark
         let f = try alternation(&b)
         if i < p.count {
             // Only an unmatched ')' stops an alternation at the top level.
@@ -135,6 +138,12 @@ struct RegexCompiler {
                         + "e.g. '(a*)*', or escape it")
         }
         let range = mark..<b.count
+        // Counted repetition copies the item: refuse before copying when the copies would pass the limit.
+        let copies = q.max ?? max(1, q.min)
+        if range.count * copies > RegexCompiler.perExpressionNodeLimit || b.count - start > RegexCompiler.perExpressionNodeLimit {
+            throw error(atomStart, "the expression is too large once its counted repetitions are expanded; "
+                        + "svirt accepts up to \(RegexCompiler.perExpressionNodeLimit) automaton states per line")
+        }
         return repeatFragment(atom, nodes: range, min: q.min, max: q.max, into: &b)
     }
 

@@ -50,3 +50,11 @@ extension FileContexts {
         return try load(path: path, ignoreErrors: ignoreErrors)
     }
 }
+
+extension HostSELinuxConfiguration {
+    /// The policy's file_contexts with its companions, or nil when the tree has none.
+    public func loadFileContexts(ignoreErrors: Bool = false) throws -> FileContexts? {
+        guard let path = fileContextsPath else { return nil }
+        return try FileContexts.load(path: path, ignoreErrors: ignoreErrors)
+    }
+}
