@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "SELinuxTests", dependencies: ["SELinux"], swiftSettings: strict),
         .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy"], swiftSettings: strict),
         .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),
-        .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "CSVirt"], swiftSettings: strict),
-        .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands"], swiftSettings: strict),
+        .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt"], swiftSettings: strict),
+        .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands", "SELinux", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]
 )

@@ -2,9 +2,11 @@
 #include "csvirt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -17,6 +19,11 @@
 #ifndef __NR_landlock_restrict_self
 #define __NR_landlock_restrict_self 446
 #endif
+#ifndef __NR_openat2
+#define __NR_openat2 437
+#endif
+#define SVIRT_RESOLVE_NO_MAGICLINKS 0x02
+#define SVIRT_RESOLVE_NO_SYMLINKS 0x04
 #define SVIRT_LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
 #define SVIRT_KVM_GET_API_VERSION 0xAE00
 
@@ -51,6 +58,27 @@ ssize_t svirt_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd
 int svirt_xattr_create_flag(void) { return XATTR_CREATE; }
 int svirt_xattr_replace_flag(void) { return XATTR_REPLACE; }
 
+struct svirt_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+int svirt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct svirt_open_how how = {flags, mode, resolve};
+    return (int)syscall(__NR_openat2, dirfd, path, &how, sizeof how);
+}
+
+uint64_t svirt_resolve_no_symlinks(void) { return SVIRT_RESOLVE_NO_SYMLINKS | SVIRT_RESOLVE_NO_MAGICLINKS; }
+
+int svirt_o_path(void) { return O_PATH; }
+
+long long svirt_fstatfs_type(int fd) {
+    struct statfs s;
+    if (fstatfs(fd, &s) != 0) return -1;
+    return (long long)(unsigned long)s.f_type;
+}
+
 int svirt_landlock_abi_version(void) {
     return (int)syscall(__NR_landlock_create_ruleset, NULL, 0, SVIRT_LANDLOCK_CREATE_RULESET_VERSION);
 }
@@ -71,3 +99,13 @@ int svirt_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 int svirt_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
 
 int svirt_kvm_api_version(int fd) { return ioctl(fd, SVIRT_KVM_GET_API_VERSION, 0); }
+
+// Swift's runtime on Linux reads a program's arguments from /proc/self/cmdline, which a process confined by
+// Landlock (the stand-in guest, `svirt __guest`) may not open. glibc passes argc and argv to constructors, so
+// hand them to the runtime before any Swift code asks. The symbol is weak: without it nothing changes.
+extern void _swift_stdlib_overrideUnsafeArgvArgc(char **argv, int argc) __attribute__((weak));
+
+__attribute__((constructor)) static void svirt_capture_arguments(int argc, char **argv, char **envp) {
+    (void)envp;
+    if (_swift_stdlib_overrideUnsafeArgvArgc && argv && argc > 0) _swift_stdlib_overrideUnsafeArgvArgc(argv, argc);
+}

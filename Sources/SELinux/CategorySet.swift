@@ -18,7 +18,7 @@ public struct CategorySet: Sendable, Hashable, Sequence {
         for c in categories { insert(c) }
     }
 
-    /// The set `low...high`. An empty set when `low > high`.
+    /// The set `low...high`.
     public init(range: ClosedRange<Int>) {
         words = []
         insert(range: range)

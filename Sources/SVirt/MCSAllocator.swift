@@ -16,8 +16,10 @@ public struct MCSAllocator: Sendable {
     public var coolDown: Double
 
     private var blocked: RankBitmap
-    /// For each pair rank, how many reservations conflict with it. Sparse: most pairs have none.
-    private var blockers: [Int: UInt32] = [:]
+    /// For each pair rank, how many reservations conflict with it.
+    private var blockers: [UInt32]
+    /// How many ranks have at least one blocker.
+    private var blockedByReservations = 0
     /// Cooling pairs by rank, with the time they were released.
     private var coolingSince: [Int: Double] = [:]
     private var coolingLevels: [SecurityLevel: CoolingLevel] = [:]
@@ -27,6 +29,7 @@ public struct MCSAllocator: Sendable {
         self.pool = pool
         self.coolDown = coolDown
         self.blocked = RankBitmap(count: pool.pairCount)
+        self.blockers = [UInt32](repeating: 0, count: pool.pairCount)
     }
 
     // MARK: Queries
@@ -38,8 +41,8 @@ public struct MCSAllocator: Sendable {
 
     public func statistics() -> MCSStatistics {
         MCSStatistics(pool: pool.description, categories: pool.categories.count, pairs: pool.pairCount,
-                      reservations: reservations.count, blockedPairs: blockers.count,
-                      coolingPairs: coolingSince.keys.filter { blockers[$0] == nil }.count,
+                      reservations: reservations.count, blockedPairs: blockedByReservations,
+                      coolingPairs: coolingSince.keys.filter { blockers[$0] == 0 }.count,
                       freePairs: blocked.freeCount, coolDownSeconds: coolDown)
     }
 
@@ -53,7 +56,7 @@ public struct MCSAllocator: Sendable {
         let rank: Int
         if blocked.freeCount > 0 {
             rank = blocked.selectFree(Int.random(in: 0..<blocked.freeCount, using: &rng))
-        } else if let oldest = coolingSince.filter({ blockers[$0.key] == nil })
+        } else if let oldest = coolingSince.filter({ blockers[$0.key] == 0 })
                     .min(by: { ($0.value, $0.key) < ($1.value, $1.key) })?.key {
             rank = oldest
         } else {
@@ -95,10 +98,13 @@ public struct MCSAllocator: Sendable {
     public mutating func restore(_ reservation: Reservation) {
         if reservations[reservation.level] != nil { return }
         reservations[reservation.level] = reservation
-        forEachConflictingRank(reservation.level) { rank in
-            let n = blockers[rank, default: 0]
+        for rank in Self.conflictingRanks(reservation.level, in: pool) {
+            let n = blockers[rank]
             blockers[rank] = n + 1
-            if n == 0 { blocked.block(rank) }
+            if n == 0 {
+                blockedByReservations += 1
+                blocked.block(rank)
+            }
         }
     }
 
@@ -113,12 +119,13 @@ public struct MCSAllocator: Sendable {
         guard let r = reservations.removeValue(forKey: level) else {
             throw SVirtError(.notReserved, "'\(level)' is not reserved; 'svirt mcs list' shows the reserved levels")
         }
-        forEachConflictingRank(level) { rank in
-            let n = blockers[rank, default: 0]
-            if n <= 1 {
-                blockers[rank] = nil
+        for rank in Self.conflictingRanks(level, in: pool) {
+            let n = blockers[rank]
+            if n == 1 {
+                blockers[rank] = 0
+                blockedByReservations -= 1
                 if coolingSince[rank] == nil { blocked.unblock(rank) }
-            } else {
+            } else if n > 1 {
                 blockers[rank] = n - 1
             }
         }
@@ -152,14 +159,15 @@ public struct MCSAllocator: Sendable {
     private mutating func addCooling(_ c: CoolingLevel) {
         guard pool.sensitivity >= c.level.sensitivity else { return }
         coolingLevels[c.level] = c
-        forEachDominatingPair(c.level) { rank in
-            if let old = coolingSince[rank], old >= c.releasedAt { return }
-            if coolingSince[rank] == nil, blockers[rank] == nil { blocked.block(rank) }
-            coolingSince[rank] = max(coolingSince[rank] ?? 0, c.releasedAt)
+        for rank in Self.dominatingRanks(c.level, in: pool) {
+            if let old = coolingSince[rank], old >= c.releasedAt { continue }
+            if coolingSince[rank] == nil, blockers[rank] == 0 { blocked.block(rank) }
+            coolingSince[rank] = c.releasedAt
         }
     }
 
     private mutating func expireCooling(now: Double) {
+        if coolingLevels.isEmpty { return }
         let expired = expiredCooling(now: now)
         guard !expired.isEmpty else { return }
         for c in expired { coolingLevels[c.level] = nil }
@@ -168,6 +176,7 @@ public struct MCSAllocator: Sendable {
 
     /// Handing out `pairLevel` consumes the cooling levels it dominates.
     private mutating func consumeCooling(pairLevel: SecurityLevel) {
+        if coolingLevels.isEmpty { return }
         let consumed = coolingLevels.keys.filter { pairLevel.dominates($0) }
         guard !consumed.isEmpty else { return }
         for l in consumed { coolingLevels[l] = nil }
@@ -175,51 +184,58 @@ public struct MCSAllocator: Sendable {
     }
 
     private mutating func rebuildCooling() {
-        for rank in coolingSince.keys where blockers[rank] == nil { blocked.unblock(rank) }
+        for rank in coolingSince.keys where blockers[rank] == 0 { blocked.unblock(rank) }
         coolingSince = [:]
         let levels = coolingLevels.values.sorted { $0.releasedAt < $1.releasedAt }
         coolingLevels = [:]
         for c in levels { addCooling(c) }
     }
 
-    /// Calls `body` once with the rank of every pool pair that equals, dominates or is dominated by `level`.
-    func forEachConflictingRank(_ level: SecurityLevel, _ body: (Int) -> Void) {
+    // The rank lists are computed before any state changes, so no closure mutates `self` while it is read
+    // (which would copy the dictionaries on every write).
+
+    /// The rank of every pool pair that equals, dominates or is dominated by `level`, each once.
+    static func conflictingRanks(_ level: SecurityLevel, in pool: CategoryPool) -> [Int] {
         switch level.categories.count {
         case 2:
             // The pair itself, whichever level has the higher sensitivity.
             var it = level.categories.makeIterator()
-            if let a = it.next(), let b = it.next(), let r = pool.rank(of: a, b) { body(r) }
+            if let a = it.next(), let b = it.next(), let r = pool.rank(of: a, b) { return [r] }
+            return []
         case 0, 1:
-            forEachDominatingPair(level, body)
+            return dominatingRanks(level, in: pool)
         default:
-            forEachDominatedPair(level, body)
+            return dominatedRanks(level, in: pool)
         }
     }
 
     /// Pool pairs that `level` dominates: pairs inside its categories, when its sensitivity is high enough.
-    func forEachDominatedPair(_ level: SecurityLevel, _ body: (Int) -> Void) {
-        guard level.sensitivity >= pool.sensitivity else { return }
+    static func dominatedRanks(_ level: SecurityLevel, in pool: CategoryPool) -> [Int] {
+        guard level.sensitivity >= pool.sensitivity else { return [] }
         let positions = level.categories.compactMap { pool.position(of: $0) }
-        guard positions.count >= 2 else { return }
+        guard positions.count >= 2 else { return [] }
+        var out: [Int] = []
+        out.reserveCapacity(positions.count * (positions.count - 1) / 2)
         for j in 1..<positions.count {
-            for i in 0..<j { body(CategoryPool.rank(positions[i], positions[j])) }
+            for i in 0..<j { out.append(CategoryPool.rank(positions[i], positions[j])) }
         }
+        return out
     }
 
     /// Pool pairs that dominate `level`: pairs that contain all its categories (it has at most two of them).
-    func forEachDominatingPair(_ level: SecurityLevel, _ body: (Int) -> Void) {
-        guard pool.sensitivity >= level.sensitivity else { return }
+    static func dominatingRanks(_ level: SecurityLevel, in pool: CategoryPool) -> [Int] {
+        guard pool.sensitivity >= level.sensitivity else { return [] }
         let cats = Array(level.categories)
         switch cats.count {
         case 0:
-            for r in 0..<pool.pairCount { body(r) }
+            return Array(0..<pool.pairCount)
         case 1:
-            guard let p = pool.position(of: cats[0]) else { return }
-            for q in 0..<pool.categories.count where q != p { body(CategoryPool.rank(min(p, q), max(p, q))) }
+            guard let p = pool.position(of: cats[0]) else { return [] }
+            return (0..<pool.categories.count).filter { $0 != p }.map { CategoryPool.rank(min(p, $0), max(p, $0)) }
         case 2:
-            if let r = pool.rank(of: cats[0], cats[1]) { body(r) }
+            return pool.rank(of: cats[0], cats[1]).map { [$0] } ?? []
         default:
-            return
+            return []
         }
     }
 }

@@ -3,8 +3,8 @@ import SELinux
 import SVirt
 import SVirtLinux
 
-/// `svirt demo`: the chapter's VMs. For now it shows the host report and the labels the chapter's VMs would
-/// get; it reserves nothing and touches no file.
+/// `svirt demo`: the chapter's VMs. For now it shows the host report and the labels svirt's generator gives the
+/// chapter's VMs, with a throwaway in-memory registry: it reserves nothing and touches no file.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -17,34 +17,41 @@ struct Demo: AsyncParsableCommand {
         print("== Host\n")
         print(try HostReport.gather(environment: env).text)
 
-        let contexts = try env.selinux().contexts
-        let pool = try env.pool()
+        let selinux = try env.selinux()
+        let generator = LabelGenerator(contexts: selinux.contexts, manager: env.managerContext().context, pool: try env.pool())
         // A throwaway registry: the demo shows labels without reserving anything on the host.
         let registry = InMemoryLevelRegistry(seed: UInt64.random(in: 1...UInt64.max))
-        func dynamic(_ name: String) async throws -> SecurityLevel {
-            try await registry.allocateLevel(owner: name, kind: .domain, process: nil, pool: pool)
-        }
-        let process = contexts.processBase.context, image = contexts.imageBase.context
-        func ctx(_ base: SecurityContext, _ level: SecurityLevel?) -> String {
-            base.with(range: level.map(SecurityRange.init) ?? base.range).description
-        }
+        let planner = LabelPlanner(contexts: selinux.contexts, host: LinuxHostInspector())
         var rows: [[String]] = []
-        for name in ["Dynamic_VM1", "Dynamic_VM2"] {
-            let l = try await dynamic(name)
-            rows.append([name, "process", ctx(process, l)])
-            rows.append(["", "file", ctx(image, l)])
+        var warnings: [String] = []
+        func label(_ vm: NotebookExamples.VM) async throws -> (SecurityLabel, LabelPlan) {
+            let domain = try DomainDefinition(xml: vm.xml(), source: vm.name)
+            let r = try await generator.generateLabel(for: domain, registry: registry)
+            warnings += r.warnings
+            return (r.label, try planner.plan(for: domain, label: r.label))
         }
-        for name in ["Shareable_VM", "Shareable_VM-clone"] {
-            rows.append([name, "process", ctx(process, try await dynamic(name))])
+        func file(_ plan: LabelPlan) -> String {
+            plan.entries.first.map { $0.context?.description ?? "(left as it is: \($0.note ?? "not relabelled"))" } ?? "-"
         }
-        rows.append(["", "file (shared)", image.description])
-        let static1 = try SecurityContext(parsing: "system_u:system_r:svirt_t:s0:c1022,c1023")
-        let static2 = try SecurityContext(parsing: "system_u:system_r:unconfined_t:s0:c11,c22")
-        rows.append(["Static_VM1", "process", static1.description])
-        rows.append(["", "file", contexts.restoreFallback.context.description + "  (relabel='no': left alone)"])
-        rows.append(["Static_VM2", "process", static2.description])
-        rows.append(["", "file", contexts.restoreFallback.context.description + "  (relabel='no': left alone)"])
-        print("\n== Labels the chapter's VMs get (nothing is reserved or started)\n")
+        for vm in NotebookExamples.dynamic {
+            let (l, plan) = try await label(vm)
+            rows.append([vm.name, "process", l.process?.description ?? "-"])
+            rows.append(["", "file", file(plan)])
+        }
+        var shared = ""
+        for vm in NotebookExamples.shareable {
+            let (l, plan) = try await label(vm)
+            rows.append([vm.name, "process", l.process?.description ?? "-"])
+            shared = file(plan)
+        }
+        rows.append(["", "file (shared)", shared])
+        for vm in NotebookExamples.staticVMs {
+            let (l, plan) = try await label(vm)
+            rows.append([vm.name, "process", l.process?.description ?? "-"])
+            rows.append(["", "file", file(plan)])
+        }
+        print("\n== Labels svirt gives the chapter's VMs (nothing is reserved, labelled or started)\n")
         print(table(["VM Image Name", "Object", "Security context"], rows))
+        for w in Set(warnings).sorted() { print("\nNote: \(w)") }
     }
 }

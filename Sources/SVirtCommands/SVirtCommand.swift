@@ -9,7 +9,10 @@ public struct SVirtCommand: AsyncParsableCommand {
         subcommands: [
             HostShow.self,
             MCS.self,
+            Label.self,
             Demo.self,
+            QEMUPaths.self,
+            GuestStandIn.self,
             FContext.self,
             RestoreconCommand.self,
         ])

@@ -38,18 +38,24 @@ public struct HostEnvironment: Sendable {
     }
 
     /// The category pool: `override` (from `--categories`), else `categories` from svirt.conf, else the
-    /// categories of the managing process's clearance (the high level of its range). Set-aside categories are
-    /// removed. Fewer than 8 categories is an error.
+    /// managing process's range as libvirt reads it: the low sensitivity, and the categories of the high level
+    /// (c0.c1023 when the range has none, or there is no range). Set-aside categories are removed. Fewer than 8
+    /// categories is an error.
     public func pool(override: SecurityLevel? = nil) throws -> CategoryPool {
         if let o = override ?? configuration.categories {
             return try CategoryPool(level: o, excluding: configuration.reservedCategories)
         }
-        let manager = managerContext().context
-        guard let range = manager.range else {
-            throw SVirtError(.invalidPool, "the managing context '\(manager)' has no MLS range, so it gives no categories; "
-                             + "set the pool with --categories c0.c1023 or 'categories =' in \(state.configurationPath)")
-        }
-        return try CategoryPool(level: range.high, excluding: configuration.reservedCategories)
+        return try Self.pool(manager: managerContext().context, excluding: configuration.reservedCategories)
+    }
+
+    /// The pool a managing context gives (libvirt's reading of the daemon's range, section 5.1 of the
+    /// reference): `s0-s0:c0.c1023` gives s0 with c0..c1023, `s2-s3:c0.c255` gives s2 with c0..c255, and a
+    /// range without categories (`s0`, `s0-s0`) or no range gives s0..c0.c1023.
+    public static func pool(manager: SecurityContext, excluding: CategorySet = CategorySet()) throws -> CategoryPool {
+        let sensitivity = manager.range?.low.sensitivity ?? 0
+        var categories = manager.range?.high.categories ?? CategorySet()
+        if categories.isEmpty { categories = CategorySet(range: 0...1023) }
+        return try CategoryPool(level: SecurityLevel(sensitivity: sensitivity, categories: categories), excluding: excluding)
     }
 
     /// Opens the registry and releases reservations whose process is gone.

@@ -47,6 +47,16 @@ public struct ProcFS: Sendable {
         return s.split(separator: ":").count >= 3 ? s : nil
     }
 
+    /// The host's boot time in seconds since the epoch (`btime` in `/proc/stat`), which svirt writes on its
+    /// records of original labels.
+    public func bootTime() -> Int? {
+        guard let text = try? String(contentsOfFile: "\(root)/stat", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
+            return Int(line.dropFirst("btime ".count).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+
     /// The host's boot id, which changes at every boot.
     public func bootID() -> String? {
         guard let data = FileManager.default.contents(atPath: "\(root)/sys/kernel/random/boot_id") else { return nil }

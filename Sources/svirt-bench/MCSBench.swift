@@ -21,11 +21,11 @@ enum MCSBench {
         var rng = SystemRandomNumberGenerator()
         let onePercent = total / 100
         var t0 = now()
-        for i in 0..<onePercent { _ = try? a.allocate(owner: "b\(i)", now: 0, using: &rng) }
+        for _ in 0..<onePercent { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
         let first = Double(onePercent) / (now() - t0)
-        for i in onePercent..<(total - onePercent) { _ = try? a.allocate(owner: "b\(i)", now: 0, using: &rng) }
+        for _ in onePercent..<(total - onePercent) { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
         t0 = now()
-        for i in (total - onePercent)..<total { _ = try? a.allocate(owner: "b\(i)", now: 0, using: &rng) }
+        for _ in (total - onePercent)..<total { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
         let last = Double(onePercent) / (now() - t0)
         Figure(name: "mcs.fill.first1pct", value: first, unit: "allocs/s").print()
         Figure(name: "mcs.fill.last1pct", value: last, unit: "allocs/s", baseline: ("svirt-first1pct", first)).print()
@@ -36,14 +36,14 @@ enum MCSBench {
         var a = MCSAllocator(pool: pool, coolDown: 0)
         var rng = SystemRandomNumberGenerator()
         let target = Int(Double(total) * occupancy)
-        for i in 0..<target { _ = try? a.allocate(owner: "f\(i)", now: 0, using: &rng) }
+        for _ in 0..<target { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
         let batch = max(1, min(20_000, (total - target) / 2))
         var elapsed = 0.0, count = 0
         while elapsed < 0.3 {
             var got: [SecurityLevel] = []
             got.reserveCapacity(batch)
             let t0 = now()
-            for i in 0..<batch { if let l = try? a.allocate(owner: "m\(i)", now: 0, using: &rng) { got.append(l) } }
+            for _ in 0..<batch { if let l = try? a.allocate(owner: "bench", now: 0, using: &rng) { got.append(l) } }
             elapsed += now() - t0
             count += got.count
             // Release with a zero cool-down so the occupancy stays where it was.

@@ -1,7 +1,7 @@
 import Foundation
 
 let args = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: svirt-bench <suite>...\nsuites: mcs, fcontext"
+let usage = "usage: svirt-bench <suite>...\nsuites: mcs, lifecycle, fcontext"
 if args.isEmpty || args.contains("-h") || args.contains("--help") {
     print(usage)
     exit(args.isEmpty ? 64 : 0)
@@ -9,6 +9,7 @@ if args.isEmpty || args.contains("-h") || args.contains("--help") {
 for suite in args {
     switch suite {
     case "mcs": MCSBench.run()
+    case "lifecycle": LifecycleBench.run()
     case "fcontext": FContextBench.run()
     default:
         FileHandle.standardError.write(Data("svirt-bench: unknown suite '\(suite)'\n\(usage)\n".utf8))

@@ -2,7 +2,7 @@ import SVirtCommands
 
 @main
 struct SVirtMain {
-    static func main() async {
-        await SVirtCommand.main()
+    static func main() {
+        SVirtEntry.main()
     }
 }

@@ -22,6 +22,15 @@ ssize_t svirt_flistxattr(int fd, char *list, size_t size);
 int svirt_xattr_create_flag(void);
 int svirt_xattr_replace_flag(void);
 
+// openat2(2) with struct open_how {flags, mode, resolve}. -1 with errno (ENOSYS before Linux 5.6).
+int svirt_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, and O_PATH.
+uint64_t svirt_resolve_no_symlinks(void);
+int svirt_o_path(void);
+
+// fstatfs(fd)->f_type: the filesystem's magic number, or -1 with errno.
+long long svirt_fstatfs_type(int fd);
+
 // Landlock. The ABI version, or -1 with errno (ENOSYS: not built, EOPNOTSUPP: disabled at boot).
 int svirt_landlock_abi_version(void);
 int svirt_landlock_create_ruleset(const void *attr, size_t size, uint32_t flags);
@@ -35,5 +44,133 @@ int svirt_get_no_new_privs(void);
 
 // ioctl(fd, KVM_GET_API_VERSION, 0): 12 on every kernel with a usable KVM.
 int svirt_kvm_api_version(int fd);
+
+// Landlock's structures (linux/landlock.h), declared here because the system header may predate them.
+// `svirt_landlock_ruleset_attr` grows with the ABI: pass only the size the running ABI knows
+// (8 bytes up to ABI 3, 16 for ABI 4 and 5, 24 from ABI 6).
+typedef struct svirt_landlock_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net;
+    uint64_t scoped;
+} svirt_landlock_ruleset_attr;
+
+typedef struct __attribute__((packed)) svirt_landlock_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} svirt_landlock_path_beneath_attr;
+
+typedef struct svirt_landlock_net_port_attr {
+    uint64_t allowed_access;
+    uint64_t port;
+} svirt_landlock_net_port_attr;
+
+// landlock_add_rule rule types.
+#define SVIRT_LANDLOCK_RULE_PATH_BENEATH 1
+#define SVIRT_LANDLOCK_RULE_NET_PORT 2
+
+// open(path, O_PATH | O_CLOEXEC): a descriptor that names a file without opening it for I/O.
+int svirt_open_path(const char *path);
+
+// Adds a path-beneath rule: `parent_fd` is an O_PATH descriptor of a file or directory.
+int svirt_landlock_add_path_rule(int ruleset_fd, uint64_t allowed_access, int parent_fd);
+// Adds a TCP port rule.
+int svirt_landlock_add_port_rule(int ruleset_fd, uint64_t allowed_access, uint64_t port);
+
+// ---- The fork-to-exec spawn -------------------------------------------------------------------------------
+//
+// svirt_spawn forks. The child applies, in this order, each step the request asks for, then execve()s:
+//   1. reset signal dispositions to default and unblock all signals;
+//   2. setsid() (new_session);
+//   3. write exec_context to <procroot>/thread-self/attr/exec;
+//   4. write sockcreate_context to <procroot>/thread-self/attr/sockcreate;
+//   5. create each listening unix socket (socket, bind, listen) under that socket-create context;
+//   6. setgroups(), setresgid(), setresuid() (change_ids);
+//   7. chdir(cwd);
+//   8. prctl(PR_SET_NO_NEW_PRIVS) (always);
+//   9. landlock_restrict_self(landlock_ruleset_fd) when it is >= 0;
+//  10. place file descriptors: each mapping's source at its target, each listener at its target;
+//  11. close every other descriptor;
+//  12. execve(path, argv, envp).
+// A failing step is reported to the parent over a CLOEXEC pipe (the step and errno) and the child exits with
+// 127. svirt_spawn returns 0 with result->pid set once the child has exec'd, or -1 with result->step and
+// result->error set (and the child reaped). The child calls only async-signal-safe functions and allocates
+// nothing.
+
+enum {
+    SVIRT_SPAWN_STEP_NONE = 0,
+    SVIRT_SPAWN_STEP_REQUEST = 1,       // the request is invalid (parent side)
+    SVIRT_SPAWN_STEP_PIPE = 2,          // pipe2 (parent side)
+    SVIRT_SPAWN_STEP_FORK = 3,          // fork (parent side)
+    SVIRT_SPAWN_STEP_SIGNALS = 4,
+    SVIRT_SPAWN_STEP_SETSID = 5,
+    SVIRT_SPAWN_STEP_EXEC_CONTEXT = 6,
+    SVIRT_SPAWN_STEP_SOCKCREATE_CONTEXT = 7,
+    SVIRT_SPAWN_STEP_LISTENER = 8,
+    SVIRT_SPAWN_STEP_SETGROUPS = 9,
+    SVIRT_SPAWN_STEP_SETGID = 10,
+    SVIRT_SPAWN_STEP_SETUID = 11,
+    SVIRT_SPAWN_STEP_CHDIR = 12,
+    SVIRT_SPAWN_STEP_NO_NEW_PRIVS = 13,
+    SVIRT_SPAWN_STEP_LANDLOCK = 14,
+    SVIRT_SPAWN_STEP_FDS = 15,
+    SVIRT_SPAWN_STEP_CLOSE_FDS = 16,
+    SVIRT_SPAWN_STEP_EXEC = 17,
+};
+
+// The most descriptors (mappings plus listeners) a child can be given.
+#define SVIRT_SPAWN_MAX_FDS 64
+
+typedef struct svirt_fd_mapping {
+    int source;  // a descriptor open in the parent
+    int target;  // the number it gets in the child
+} svirt_fd_mapping;
+
+typedef struct svirt_listener {
+    const char *path;  // the unix socket path to bind (at most 107 bytes)
+    int target;        // the descriptor number it gets in the child
+    int backlog;
+} svirt_listener;
+
+typedef struct svirt_spawn_request {
+    const char *path;         // the executable
+    char *const *argv;        // NULL-terminated
+    char *const *envp;        // NULL-terminated
+    const char *cwd;          // NULL: the parent's
+    const char *procroot;     // NULL: "/proc"
+    const char *exec_context;        // NULL: not written
+    const char *sockcreate_context;  // NULL: not written
+    const svirt_listener *listeners;
+    size_t listener_count;
+    int change_ids;           // nonzero: set groups, gid and uid
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t group_count;
+    int landlock_ruleset_fd;  // -1: no Landlock
+    uint32_t landlock_flags;  // landlock_restrict_self flags
+    const svirt_fd_mapping *fds;
+    size_t fd_count;
+    int new_session;          // nonzero: setsid()
+} svirt_spawn_request;
+
+typedef struct svirt_spawn_result {
+    pid_t pid;
+    int step;
+    int error;
+} svirt_spawn_result;
+
+int svirt_spawn(const svirt_spawn_request *request, svirt_spawn_result *result);
+
+// pidfd_open(pid, 0): a descriptor for a process that stays valid after the pid is reused; it polls readable
+// once the process has exited. -1 with errno (ENOSYS before Linux 5.3).
+int svirt_pidfd_open(pid_t pid);
+// pidfd_send_signal(pidfd, sig, NULL, 0).
+int svirt_pidfd_send_signal(int pidfd, int sig);
+
+// pipe2(fds, O_CLOEXEC).
+int svirt_pipe_cloexec(int fds[2]);
+
+// The session id of a process (getsid).
+pid_t svirt_getsid(pid_t pid);
 
 #endif

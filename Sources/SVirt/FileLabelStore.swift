@@ -1,0 +1,63 @@
+/// What a path is, as `lstat` says.
+public enum FileKind: String, Sendable, Hashable, Codable {
+    case regular, directory, blockDevice = "block-device", characterDevice = "character-device", fifo, socket
+    case symlink, unknown
+
+    /// Device nodes: relabelling one changes who on the host may use the device.
+    public var isDevice: Bool { self == .blockDevice || self == .characterDevice }
+}
+
+/// Where file labels and svirt's records of original labels are read and written.
+///
+/// A path is first resolved to its canonical form, then opened without following any symlink, and every
+/// attribute call goes through that open file, so a symlink swapped in midway cannot redirect a label.
+/// `SVirtLinux.XattrFileLabelStore` works on real files; `InMemoryFileLabelStore` is for unit tests.
+///
+/// Errors are `SVirtError`: `.notFound` when the file does not exist, `.unsupported` when its filesystem keeps
+/// no such attributes (EOPNOTSUPP, ENOTSUP, EROFS), `.labeling` for anything else. Messages name the call and
+/// the path.
+public protocol FileLabelStore: Sendable {
+    /// The absolute path with every symlink, `.` and `..` resolved.
+    func resolve(_ path: String) throws -> String
+
+    /// Opens the file at a canonical path, refusing any symlink on the way.
+    func open(_ canonicalPath: String) throws -> any LabeledFile
+}
+
+/// A file opened by a `FileLabelStore`. It is closed when released.
+public protocol LabeledFile: AnyObject {
+    /// The canonical path it was opened at.
+    var path: String { get }
+    var kind: FileKind { get }
+    /// The filesystem type when known (`nfs`, `ext4`, `ramfs`), for messages.
+    var filesystem: String? { get }
+
+    /// The value of an extended attribute, nil when the file does not have it.
+    func attribute(_ name: String) throws -> [UInt8]?
+    func setAttribute(_ name: String, _ value: [UInt8]) throws
+    /// Removes an attribute; one that is not there is not an error.
+    func removeAttribute(_ name: String) throws
+}
+
+extension LabeledFile {
+    /// The SELinux context the file carries (`security.selinux`), nil when it has none.
+    public func selinuxContext() throws -> String? {
+        try attribute(SELinuxLabelAttribute.name).map(SELinuxLabelAttribute.decode)
+    }
+
+    /// Sets `security.selinux`.
+    public func setSELinuxContext(_ context: String) throws {
+        try setAttribute(SELinuxLabelAttribute.name, SELinuxLabelAttribute.encode(context))
+    }
+}
+
+/// How a context is stored in `security.selinux`: the text and a NUL, as libselinux writes it.
+public enum SELinuxLabelAttribute {
+    public static let name = "security.selinux"
+
+    public static func encode(_ context: String) -> [UInt8] { Array(context.utf8) + [0] }
+
+    public static func decode(_ value: [UInt8]) -> String {
+        String(decoding: value.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}

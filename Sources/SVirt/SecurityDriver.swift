@@ -1,0 +1,161 @@
+import SELinux
+
+/// The sVirt security driver: what the lifecycle code calls to label a VM before it starts and to give every
+/// label back when it stops. It strings together the generator, the registry, the planner, the preflight and
+/// the relabeler, in an order that survives a crash at any point:
+///
+/// `labelAll(for:)`: reserve the level (dynamic: allocate; static: reserve) → plan → preflight → label.
+/// Any failure gives the labels back and releases the level.
+///
+/// `restoreAll(for:)`: find the VM's label (live XML, the static label, or the dynamic level the registry
+/// holds for it) → plan → restore → release the level.
+///
+/// Both hold `lock` while they run. The relabelling itself is synchronous, on one thread.
+public struct SecurityDriver: Sendable {
+    public var contexts: ContextsConfiguration
+    public var generator: LabelGenerator
+    public var registry: any LevelRegistry
+    public var planner: LabelPlanner
+    public var store: any FileLabelStore
+    public var defaults: any DefaultLabelSource
+    public var checker: any AccessChecker
+    public var bootTime: Int
+    /// Takes the host-wide labelling lock; the lock is held until the returned value is released.
+    public var lock: @Sendable () throws -> AnyObject?
+
+    public init(contexts: ContextsConfiguration, manager: SecurityContext, pool: CategoryPool, registry: any LevelRegistry,
+                host: any HostInspector, store: any FileLabelStore, defaults: any DefaultLabelSource,
+                checker: any AccessChecker, bootTime: Int, lock: @escaping @Sendable () throws -> AnyObject? = { nil }) {
+        self.contexts = contexts
+        generator = LabelGenerator(contexts: contexts, manager: manager, pool: pool)
+        self.registry = registry
+        planner = LabelPlanner(contexts: contexts, host: host)
+        self.store = store
+        self.defaults = defaults
+        self.checker = checker
+        self.bootTime = bootTime
+        self.lock = lock
+    }
+
+    /// What `labelAll(for:)` did.
+    public struct Labelled: Sendable {
+        public var label: SecurityLabel
+        public var plan: LabelPlan
+        public var report: LabelReport
+        public var preflight: Preflight.Report
+        /// Warnings from generation and planning (TCG without a TCG type, directory disks...).
+        public var warnings: [String]
+    }
+
+    /// What `restoreAll(for:)` did.
+    public struct Restored: Sendable {
+        public var label: SecurityLabel?
+        public var plan: LabelPlan
+        public var report: LabelReport
+        /// The levels released.
+        public var released: [SecurityLevel]
+        public var warnings: [String]
+    }
+
+    func relabeler(_ reservations: [Reservation]) -> Relabeler {
+        let owners = Dictionary(reservations.map { ($0.level, $0.owner) }, uniquingKeysWith: { a, _ in a })
+        return Relabeler(store: store, defaults: defaults, bootTime: bootTime, ownerOfLevel: { owners[$0] })
+    }
+
+    /// The levels the registry holds for the domain.
+    public func heldLevels(of domain: DomainDefinition) async throws -> [Reservation] {
+        try await registry.reservations().filter { $0.owner == domain.name && $0.kind == .domain }
+    }
+
+    /// The label a domain would get, reserving nothing: `level` for a dynamic label (required).
+    public func label(for domain: DomainDefinition, level: SecurityLevel) throws -> LabelGenerator.Result {
+        domain.mode == .live ? LabelGenerator.Result(label: try generator.liveLabel(of: domain), warnings: [])
+            : try generator.generateLabel(for: domain, level: level)
+    }
+
+    /// Labels everything the domain uses, after reserving its level and passing the preflight.
+    ///
+    /// - `level`: a dynamic label takes this level instead of a fresh one (it is reserved like any other).
+    /// - `process`: the running process the reservation is tied to, if there is one yet.
+    /// - `force`: relabel host system paths and device nodes the XML does not hand over.
+    public func labelAll(for domain: DomainDefinition, level: SecurityLevel? = nil, runtime: RuntimeResources = RuntimeResources(),
+                         process: ProcessIdentity? = nil, force: Bool = false) async throws -> Labelled {
+        let held = try lock()
+        defer { withExtendedLifetime(held) {} }
+        if let r = try await heldLevels(of: domain).first, domain.mode == .inactive {
+            throw SVirtError(.state, "'\(domain.name)' already holds the level \(r.level): its labels are applied (or it runs); "
+                             + "give them back first with 'svirt label restore' (or stop the VM)")
+        }
+        var result: LabelGenerator.Result
+        if domain.mode == .live {
+            result = LabelGenerator.Result(label: try generator.liveLabel(of: domain), warnings: [])
+            result.label = try await generator.reserveLabel(result.label, for: domain, registry: registry, process: process)
+        } else if let level, domain.selinuxSeclabel.type == .dynamic {
+            result = try generator.generateLabel(for: domain, level: level)
+            result.label.reservedLevel = nil
+            result.label = try await generator.reserveLabel(result.label, for: domain, registry: registry, process: process)
+        } else {
+            result = try await generator.generateLabel(for: domain, registry: registry)
+            if result.label.type == .static {
+                result.label = try await generator.reserveLabel(result.label, for: domain, registry: registry, process: process)
+            }
+        }
+        do {
+            let plan = try planner.plan(for: domain, label: result.label, runtime: runtime)
+            let preflight = try Preflight(checker: checker, store: store, contexts: contexts).run(plan)
+            let reservations = try await registry.reservations()
+            let report = try relabeler(reservations).labelAll(plan, options: .init(force: force))
+            return Labelled(label: result.label, plan: plan, report: report, preflight: preflight,
+                            warnings: result.warnings + plan.warnings)
+        } catch {
+            try? await generator.releaseLabel(result.label, registry: registry)
+            throw error
+        }
+    }
+
+    /// Gives back every label the domain's resources carry for it, and releases its level.
+    ///
+    /// `label` is the label the VM ran with when the caller knows it (the lifecycle keeps it); otherwise it is
+    /// taken from live XML, from the static label, or from the level the registry holds for the domain.
+    public func restoreAll(for domain: DomainDefinition, label known: SecurityLabel? = nil,
+                           runtime: RuntimeResources = RuntimeResources()) async throws -> Restored {
+        let held = try lock()
+        defer { withExtendedLifetime(held) {} }
+        var warnings: [String] = []
+        let reservations = try await heldLevels(of: domain)
+        var label = known
+        if label == nil {
+            if domain.mode == .live {
+                label = try generator.liveLabel(of: domain)
+            } else {
+                switch domain.selinuxSeclabel.type {
+                case .static, .none:
+                    label = try generator.generateLabel(for: domain, level: SecurityLevel()).label
+                case .dynamic:
+                    if reservations.count > 1 {
+                        warnings.append("'\(domain.name)' holds \(reservations.count) levels; restoring with \(reservations[0].level)")
+                    }
+                    if let r = reservations.first {
+                        label = try generator.generateLabel(for: domain, level: r.level).label
+                        label?.reservedLevel = r.level
+                    }
+                }
+            }
+        }
+        let labelKnown = label != nil
+        // Without a known level the plan still lists every path; the records decide what comes back.
+        let planLabel = try label ?? generator.generateLabel(for: domain, level: generator.pool.level(atRank: 0)).label
+        let plan = try planner.plan(for: domain, label: planLabel, runtime: runtime, mode: .restore)
+        if !labelKnown {
+            warnings.append("'\(domain.name)' holds no level in the registry, so paths without svirt's records are left as they are")
+        }
+        let all = try await registry.reservations()
+        let report = relabeler(all).restoreAll(plan, labelKnown: labelKnown)
+        var released: [SecurityLevel] = []
+        for r in reservations {
+            try await registry.releaseLevel(r.level)
+            released.append(r.level)
+        }
+        return Restored(label: label, plan: plan, report: report, released: released, warnings: warnings + plan.warnings)
+    }
+}
