@@ -5,9 +5,10 @@ extension SecurityDriver {
     /// The driver of this host: its SELinux contexts, the managing context and pool, real files and xattrs,
     /// sysfs, the boot time from `/proc/stat`, and the labelling lock in the state directory.
     ///
-    /// `checker` answers the static-label preflight and `defaults` gives restore its file_contexts defaults.
-    /// Until the policy engine and file_contexts are wired in, the preflight reports what it could not check and
-    /// restore falls back to `ContextsConfiguration.restoreFallback`.
+    /// `checker` answers the static-label preflight and `defaults` gives restore its defaults: by default the
+    /// policy's file_contexts (a bad line there is an error naming it), or `ContextsConfiguration.restoreFallback`
+    /// when the host has no file_contexts. Until the policy engine is wired in, the preflight reports what it could
+    /// not check.
     public static func host(_ env: HostEnvironment, registry: any LevelRegistry,
                             checker: (any AccessChecker)? = nil, defaults: (any DefaultLabelSource)? = nil,
                             pool: CategoryPool? = nil) throws -> SecurityDriver {
@@ -21,7 +22,7 @@ extension SecurityDriver {
         return SecurityDriver(
             contexts: selinux.contexts, manager: env.managerContext().context, pool: try pool ?? env.pool(),
             registry: registry, host: LinuxHostInspector(), store: XattrFileLabelStore(),
-            defaults: defaults ?? FallbackDefaultLabels(selinux.contexts.restoreFallback.context),
+            defaults: try defaults ?? selinux.loadFileContexts() ?? FallbackDefaultLabels(selinux.contexts.restoreFallback.context),
             checker: checker ?? UnavailableAccessChecker(reason: "svirt's policy engine is not wired in yet"),
             bootTime: boot, lock: { try LabelingLock(path: lockPath) })
     }

@@ -1,5 +1,6 @@
 import Foundation
 import SELinux
+import SVirt
 import SVirtLinux
 import Testing
 
@@ -18,6 +19,18 @@ struct FileContextsHostTests {
         #expect(fc.lookup("/var/run/x").rawContext == fc.lookup("/run/x").rawContext)
         if case .noLabel = fc.lookup("/tmp/anything") {} else { Issue.record("/tmp/anything should be <<none>>") }
         #expect(fc.context(for: "/lib64/ld-linux-x86-64.so.2") == fc.context(for: "/usr/lib/ld-linux-x86-64.so.2"))
+    }
+
+    @Test("as the driver's default label source, file_contexts gives restore the image default and nil for <<none>>")
+    func driverDefaults() throws {
+        let fc = try FileContexts.loadHost(root: "/etc/selinux")
+        let source: any DefaultLabelSource = fc
+        #expect(try source.defaultLabel(for: "/var/lib/libvirt/images/x.img", kind: .regular)?.description
+                == "system_u:object_r:virt_image_t:s0")
+        #expect(try source.defaultLabel(for: "/tmp/guest.img", kind: .regular) == nil)
+        #expect(try source.defaultLabel(for: "/dev/kvm", kind: .characterDevice)?.type == "kvm_device_t")
+        #expect(FileType(FileKind.fifo) == .namedPipe)
+        #expect(FileType(FileKind.unknown) == nil)
     }
 
     @Test("loadHost reads the policy that the config file names, and says so when there is none")
