@@ -97,16 +97,24 @@ enum Oracle {
         compiler != nil && FileManager.default.fileExists(atPath: "/usr/include/selinux/label.h")
     }
 
-    /// The oracle executable, compiled once per test process into the build directory.
+    /// The oracle executable, compiled into the build directory (again when the source is newer), under a
+    /// temporary name that is then renamed, so concurrent test processes never run a half-written file.
     static let executable: Result<String, OracleError> = {
         guard let cc = compiler else { return .failure(OracleError("no C compiler")) }
         let dir = "\(repository)/.build/oracles"
-        let out = "\(dir)/fcontext_oracle-\(getpid())"
+        let source = "\(repository)/Tests/Oracles/fcontext_oracle.c"
+        let out = "\(dir)/fcontext_oracle"
+        let fm = FileManager.default
+        if let built = (try? fm.attributesOfItem(atPath: out))?[.modificationDate] as? Date,
+           let written = (try? fm.attributesOfItem(atPath: source))?[.modificationDate] as? Date, built >= written {
+            return .success(out)
+        }
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let status = try run([cc, "-O2", "-o", out, "\(repository)/Tests/Oracles/fcontext_oracle.c", "-lselinux"],
-                                 stdinPath: nil, stdoutPath: nil)
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let temporary = "\(out).\(getpid())"
+            let status = try run([cc, "-O2", "-o", temporary, source, "-lselinux"], stdinPath: nil, stdoutPath: nil)
             guard status == 0 else { return .failure(OracleError("cc failed to build the oracle (status \(status))")) }
+            guard rename(temporary, out) == 0 else { return .failure(OracleError("cannot rename \(temporary)")) }
             return .success(out)
         } catch {
             return .failure(OracleError("cannot build the oracle: \(error)"))
