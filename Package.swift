@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(name: "SELinux", swiftSettings: strict),
@@ -35,21 +38,32 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "SVirtCluster",
+            dependencies: [
+                "SVirt", "SVirtLinux",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "SVirtCommands",
             dependencies: [
-                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux",
+                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(name: "svirt", dependencies: ["SVirtCommands"], swiftSettings: strict),
         .executableTarget(
             name: "svirt-bench",
-            dependencies: ["SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux"],
+            dependencies: ["SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster"],
             swiftSettings: strict),
         .testTarget(name: "SELinuxTests", dependencies: ["SELinux"], swiftSettings: strict),
         .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy"], swiftSettings: strict),
         .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),
         .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt"], swiftSettings: strict),
         .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands", "SELinux", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .testTarget(name: "SVirtClusterTests", dependencies: ["SVirtCluster", "SVirtLinux", "SVirt", "SELinux"], swiftSettings: strict),
     ]
 )

@@ -1,14 +1,8 @@
 #!/usr/bin/env bash
-# Builds the C baseline programs of svirt-bench into $1 (default: .build/bench-c). They link the system
-# libselinux (Debian: libselinux1-dev). svirt-bench runs this script; `swift build` never builds these.
+# Builds the C baseline programs that svirt-bench runs side by side with svirt. They link the system libraries
+# (Debian: libsepol-dev, libselinux1-dev) and are never part of `swift build`. Output: .build/bench/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-.build/bench-c}
-mkdir -p "$out"
-cc=${CC:-cc}
-for src in bench/*.c; do
-    name=$(basename "$src" .c)
-    if [ ! -x "$out/$name" ] || [ "$src" -nt "$out/$name" ]; then
-        "$cc" -O2 -Wall -Wextra -o "$out/$name" "$src" -lselinux
-    fi
-done
+mkdir -p .build/bench
+cc -O2 -Wall -o .build/bench/policy_baseline bench/policy_baseline.c -lsepol
+cc -O2 -Wall -Wextra -o .build/bench/fcontext_baseline bench/fcontext_baseline.c -lselinux

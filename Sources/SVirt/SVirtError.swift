@@ -9,7 +9,7 @@ public struct SVirtError: Error, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
             case exhausted, levelConflict, invalidPool, invalidLevel, notReserved, registry, configuration
             case invalidDomain, labeling, preflight, confinement, launch, notFound, alreadyExists, state
-            case unsupported, policy
+            case unsupported, policy, registryUnavailable
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -26,6 +26,9 @@ public struct SVirtError: Error, Sendable, CustomStringConvertible {
         public static let notReserved = Code(.notReserved)
         /// The registry store failed.
         public static let registry = Code(.registry)
+        /// A shared registry (etcd) cannot be reached or has no quorum. Nothing was reserved: svirt refuses rather
+        /// than fall back to a local registry.
+        public static let registryUnavailable = Code(.registryUnavailable)
         /// A configuration value is wrong.
         public static let configuration = Code(.configuration)
         /// A domain definition is wrong.

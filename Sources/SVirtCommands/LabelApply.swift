@@ -1,6 +1,7 @@
 import ArgumentParser
 import SELinux
 import SVirt
+import SVirtCluster
 import SVirtLinux
 
 /// `svirt label apply DOMAIN.xml`: reserve the VM's level and label its resources, as a start would, without
@@ -27,9 +28,18 @@ struct LabelApplyCommand: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let domain = try options.domain()
-        let driver = try SecurityDriver.host(env, registry: try env.openRegistry())
         let l = try level.map { try parseArgument($0) { try SecurityLevel(parsing: $0) } }
-        let done = try await driver.labelAll(for: domain, level: l, force: force)
+        // The configured level registry (local, or etcd: then it refuses rather than fall back to local).
+        let opened = try await options.global.openRegistry(env)
+        let done: SecurityDriver.Labelled
+        do {
+            let driver = try SecurityDriver.host(env, registry: opened.levels)
+            done = try await driver.labelAll(for: domain, level: l, force: force)
+        } catch {
+            await opened.close()
+            throw error
+        }
+        await opened.close()
         let warnings = done.warnings + done.report.warnings + done.preflight.unchecked.map { "preflight: \($0)" }
         if json {
             struct Out: Codable { var domain: String; var label: LabelJSON; var outcomes: [OutcomeJSON]; var warnings: [String] }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SELinux
 import SVirt
+import SVirtCluster
 import SVirtLinux
 
 /// `svirt label plan DOMAIN.xml`: the label every resource of a VM would get, one `path;context` line each.
@@ -31,7 +32,9 @@ struct LabelPlanCommand: AsyncParsableCommand {
         if domain.mode == .live {
             result = LabelGenerator.Result(label: try generator.liveLabel(of: domain), warnings: [])
         } else {
-            let l = try level.map { try parseArgument($0) { try SecurityLevel(parsing: $0) } } ?? freeLevel(env, generator.pool)
+            let given = try level.map { try parseArgument($0) { try SecurityLevel(parsing: $0) } }
+            let l: SecurityLevel
+            if let given { l = given } else { l = try await freeLevel(env, generator.pool) }
             result = try generator.generateLabel(for: domain, level: l)
         }
         let plan = try LabelPlanner(contexts: selinux.contexts, host: LinuxHostInspector()).plan(for: domain, label: result.label)
@@ -56,9 +59,19 @@ struct LabelPlanCommand: AsyncParsableCommand {
     }
 
     /// A level that no reservation conflicts with right now; nothing is reserved.
-    func freeLevel(_ env: HostEnvironment, _ pool: CategoryPool) throws -> SecurityLevel {
+    func freeLevel(_ env: HostEnvironment, _ pool: CategoryPool) async throws -> SecurityLevel {
         var allocator = MCSAllocator(pool: pool, coolDown: env.configuration.coolDownSeconds)
-        if FileManager.default.fileExists(atPath: env.state.registryPath) {
+        if try env.etcdConfiguration(options.global.registryOptions) != nil {
+            // A shared registry: the preview avoids every level the cluster holds.
+            let opened = try await env.openLevelRegistry(options.global.registryOptions)
+            do {
+                for r in try await opened.levels.reservations() { allocator.restore(r) }
+            } catch {
+                await opened.close()
+                throw error
+            }
+            await opened.close()
+        } else if FileManager.default.fileExists(atPath: env.state.registryPath) {
             for r in try env.openRegistry().reservationsNow() { allocator.restore(r) }
         }
         var rng = SystemRandomNumberGenerator()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SVirt
+import SVirtCluster
 import SVirtLinux
 
 /// `svirt label restore DOMAIN.xml`: give back every label `svirt label apply` (or a VM start) set, and release
@@ -16,8 +17,16 @@ struct LabelRestoreCommand: AsyncParsableCommand {
     func run() async throws {
         let env = try options.environment()
         let domain = try options.domain()
-        let driver = try SecurityDriver.host(env, registry: try env.openRegistry())
-        let done = try await driver.restoreAll(for: domain)
+        let opened = try await options.global.openRegistry(env)
+        let done: SecurityDriver.Restored
+        do {
+            let driver = try SecurityDriver.host(env, registry: opened.levels)
+            done = try await driver.restoreAll(for: domain)
+        } catch {
+            await opened.close()
+            throw error
+        }
+        await opened.close()
         let warnings = done.warnings + done.report.warnings
         if json {
             struct Out: Codable { var domain: String; var released: [String]; var outcomes: [OutcomeJSON]; var warnings: [String] }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SELinux
 import SVirt
+import SVirtCluster
 import SVirtLinux
 
 /// `svirt mcs`: the category allocator, for administrators.
@@ -32,6 +33,21 @@ struct MCSOptions: ParsableArguments {
 
     func validate() throws {
         if let c = categories { _ = try parseArgument(c, SVirtConfiguration.parseCategories) }
+        try global.validateRegistry()
+    }
+
+    /// Opens the registry the options choose, runs `body` with it, and closes it.
+    func withRegistry<T>(_ body: (HostEnvironment, OpenedRegistry) async throws -> T) async throws -> T {
+        let env = try environment()
+        let opened = try await global.openRegistry(env)
+        do {
+            let result = try await body(env, opened)
+            await opened.close()
+            return result
+        } catch {
+            await opened.close()
+            throw error
+        }
     }
 }
 
@@ -55,17 +71,64 @@ struct ReservationJSON: Codable {
     }
 }
 
+struct ClusterLevelJSON: Codable {
+    var level: String
+    var state: String
+    var host: String
+    var hostAlive: Bool
+    var lease: String
+    var owner: String
+    var kind: String
+    var pid: Int32?
+    var created: String
+    var released: String?
+
+    init(_ l: ClusterLevel) {
+        let f = ISO8601DateFormatter()
+        level = l.level.description
+        state = l.state
+        host = l.host
+        hostAlive = l.hostAlive
+        lease = String(l.lease, radix: 16)
+        owner = l.owner
+        kind = l.kind
+        pid = l.process?.pid
+        created = f.string(from: Date(timeIntervalSince1970: l.createdAt))
+        released = l.releasedAt.map { f.string(from: Date(timeIntervalSince1970: $0)) }
+    }
+}
+
 struct MCSList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List reserved levels and who holds them.")
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List reserved levels and who holds them (this host's; with --cluster, every host's).")
     @OptionGroup var options: MCSOptions
+    @Flag(help: "With an etcd registry: every level in the cluster, reserved or cooling, and the host that holds it.")
+    var cluster = false
 
     func run() async throws {
-        let env = try options.environment()
-        let registry = try env.openRegistry()
-        let rows = try registry.reservationsNow().map(ReservationJSON.init)
-        if options.json { try printJSON(rows); return }
-        print(table(["Level", "Owner", "Kind", "Process", "Since"],
-                    rows.map { [$0.level, $0.owner, $0.kind, $0.pid.map(String.init) ?? "-", $0.created] }))
+        try await options.withRegistry { _, opened in
+            if cluster {
+                guard let etcd = opened.etcd else {
+                    throw SVirtError(.configuration, "--cluster lists a shared registry, and this host keeps its levels in the "
+                                     + "local registry \(opened.local.state.registryPath); choose one with --registry etcd://... "
+                                     + "or 'registry =' in svirt.conf")
+                }
+                let levels = try await etcd.clusterLevels().map(ClusterLevelJSON.init)
+                if options.json { try printJSON(levels); return }
+                print(table(["Level", "Host", "State", "Owner", "Kind", "Process", "Since"],
+                            levels.map { [$0.level, $0.host + ($0.hostAlive || $0.state != "reserved" ? "" : " (lease gone)"),
+                                          $0.state, $0.owner, $0.kind, $0.pid.map(String.init) ?? "-",
+                                          $0.released ?? $0.created] }))
+                return
+            }
+            var reservations = try await opened.levels.reservations()
+            if let etcd = opened.etcd { reservations = reservations.filter { $0.host == etcd.hostID } }
+            let rows = reservations.map(ReservationJSON.init)
+            if options.json { try printJSON(rows); return }
+            print(table(["Level", "Owner", "Kind", "Process", "Since"],
+                        rows.map { [$0.level, $0.owner, $0.kind, $0.pid.map(String.init) ?? "-", $0.created] }))
+        }
     }
 }
 
@@ -74,9 +137,9 @@ struct MCSStats: AsyncParsableCommand {
     @OptionGroup var options: MCSOptions
 
     func run() async throws {
-        let env = try options.environment()
-        let registry = try env.openRegistry()
-        let s = try registry.statisticsNow(pool: try options.pool(env))
+        let s = try await options.withRegistry { env, opened in
+            try await opened.levels.statistics(pool: try options.pool(env))
+        }
         if options.json { try printJSON(s); return }
         print("Pool:            \(s.pool)")
         print("Categories:      \(s.categories)")
@@ -94,18 +157,30 @@ struct MCSAllocate: AsyncParsableCommand {
     @OptionGroup var options: MCSOptions
     @Option(help: "Who holds the reservation.") var owner: String
     @Option(help: "Tie the reservation to a running process: it is released when the process is gone.") var pid: Int32?
+    @Option(help: "How many levels to allocate, one per line (each is a separate reservation for OWNER).") var count = 1
+
+    func validate() throws {
+        guard (1...100_000).contains(count) else { throw ValidationError("--count must be from 1 to 100000, found \(count)") }
+    }
 
     func run() async throws {
-        let env = try options.environment()
-        let registry = try env.openRegistry()
-        var process: ProcessIdentity?
-        if let pid {
-            guard let p = env.proc.identity(of: pid) else { throw ValidationError("no process with pid \(pid)") }
-            process = p
+        try await options.withRegistry { env, opened in
+            var process: ProcessIdentity?
+            if let pid {
+                guard let p = env.proc.identity(of: pid) else { throw ValidationError("no process with pid \(pid)") }
+                process = p
+            }
+            let pool = try options.pool(env)
+            var levels: [String] = []
+            for _ in 0..<count {
+                let level = try await opened.levels.allocateLevel(owner: owner, kind: process == nil ? .admin : .process,
+                                                                  process: process, pool: pool)
+                if options.json { levels.append(level.description) } else { print(level) }
+            }
+            if options.json {
+                if count == 1 { try printJSON(["level": levels[0], "owner": owner]) } else { try printJSON(["levels": levels]) }
+            }
         }
-        let level = try registry.allocateLevelNow(owner: owner, kind: process == nil ? .admin : .process,
-                                                  process: process, pool: try options.pool(env))
-        if options.json { try printJSON(["level": level.description, "owner": owner]) } else { print(level) }
     }
 }
 
@@ -120,15 +195,15 @@ struct MCSReserve: AsyncParsableCommand {
     func validate() throws { _ = try parseArgument(level) { try SecurityLevel(parsing: $0) } }
 
     func run() async throws {
-        let env = try options.environment()
-        let registry = try env.openRegistry()
         let l = try parseArgument(level) { try SecurityLevel(parsing: $0) }
-        var process: ProcessIdentity?
-        if let pid {
-            guard let p = env.proc.identity(of: pid) else { throw ValidationError("no process with pid \(pid)") }
-            process = p
+        try await options.withRegistry { env, opened in
+            var process: ProcessIdentity?
+            if let pid {
+                guard let p = env.proc.identity(of: pid) else { throw ValidationError("no process with pid \(pid)") }
+                process = p
+            }
+            try await opened.levels.reserveLevel(l, owner: owner, kind: process == nil ? .admin : .process, process: process)
         }
-        try registry.reserveLevelNow(l, owner: owner, kind: process == nil ? .admin : .process, process: process)
         if options.json { try printJSON(["level": l.description, "owner": owner]) } else { print(l) }
     }
 }
@@ -142,10 +217,8 @@ struct MCSRelease: AsyncParsableCommand {
     func validate() throws { _ = try parseArgument(level) { try SecurityLevel(parsing: $0) } }
 
     func run() async throws {
-        let env = try options.environment()
-        let registry = try env.openRegistry()
         let l = try parseArgument(level) { try SecurityLevel(parsing: $0) }
-        let r = try registry.releaseLevelNow(l)
+        let r = try await options.withRegistry { _, opened in try await opened.levels.releaseLevel(l) }
         if options.json { try printJSON(ReservationJSON(r)) } else { print("released \(r.level) (held by '\(r.owner)')") }
     }
 }

@@ -10,6 +10,9 @@ public struct SVirtCommand: AsyncParsableCommand {
             HostShow.self,
             MCS.self,
             Label.self,
+            Cluster.self,
+            Policy.self,
+            DenialExplain.self,
             Demo.self,
             QEMUPaths.self,
             GuestStandIn.self,
@@ -27,6 +30,27 @@ public struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Read the SELinux configuration from DIR instead of /etc/selinux (also SVIRT_SELINUX_ROOT).", valueName: "DIR"))
     public var selinuxRoot: String?
+
+    @Option(name: .long, help: ArgumentHelp("The level registry: 'sqlite' (local, the default) or etcd://host1:2379,host2:2379 (etcds:// for TLS) to share levels across hosts (also 'registry =' in svirt.conf).", valueName: "URL"))
+    public var registry: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM client certificate for etcd (registry_cert).", valueName: "FILE"))
+    public var registryCert: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM private key of the client certificate (registry_key).", valueName: "FILE"))
+    public var registryKey: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM CA certificate that signed the etcd members' certificates (registry_ca).", valueName: "FILE"))
+    public var registryCa: String?
+
+    @Option(name: .long, help: ArgumentHelp("etcd user, for clusters with auth enabled (registry_user).", valueName: "NAME"))
+    public var registryUser: String?
+
+    @Option(name: .long, help: ArgumentHelp("File holding the etcd user's password (registry_password_file).", valueName: "FILE"))
+    public var registryPasswordFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("This host's id in a shared registry (host_id; default: generated and kept in the state directory).", valueName: "ID"))
+    public var hostId: String?
 
     public init() {}
 }

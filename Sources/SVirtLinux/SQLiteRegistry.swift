@@ -85,6 +85,21 @@ public final class SQLiteRegistry: LevelRegistry {
                     message TEXT NOT NULL);
                 """)
         }
+        m.registerMigration("v2-remote-outbox") { db in
+            // Changes to a shared (etcd) registry that could not be made while it was unreachable.
+            try db.execute(sql: """
+                CREATE TABLE remote_outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    queued_at REAL NOT NULL,
+                    action TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    level TEXT,
+                    value BLOB,
+                    host TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT);
+                """)
+        }
         return m
     }
 

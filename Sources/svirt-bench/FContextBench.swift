@@ -27,9 +27,8 @@ enum FContextBench {
 
     static func runThrowing() throws {
         let repo = FileManager.default.currentDirectoryPath
-        let baselineDir = "\(repo)/.build/bench-c"
-        try shell(["bash", "\(repo)/bench/build.sh", baselineDir])
-        let baseline = "\(baselineDir)/fcontext_baseline"
+        try shell(["bash", "\(repo)/bench/build.sh"])
+        let baseline = "\(repo)/.build/bench/fcontext_baseline"
 
         let host = try HostSELinuxConfiguration.load(root: HostSELinuxConfiguration.resolveRoot(nil))
         guard let fcPath = host.fileContextsPath else {
