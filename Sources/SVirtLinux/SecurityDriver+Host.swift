@@ -5,10 +5,10 @@ extension SecurityDriver {
     /// The driver of this host: its SELinux contexts, the managing context and pool, real files and xattrs,
     /// sysfs, the boot time from `/proc/stat`, and the labelling lock in the state directory.
     ///
-    /// `checker` answers the static-label preflight and `defaults` gives restore its defaults: by default the
-    /// policy's file_contexts (a bad line there is an error naming it), or `ContextsConfiguration.restoreFallback`
-    /// when the host has no file_contexts. Until the policy engine is wired in, the preflight reports what it could
-    /// not check.
+    /// `checker` answers the static-label preflight (by default svirt's policy engine over the host's policy,
+    /// or the built-in sVirt policy) and `defaults` gives restore its defaults: by default the policy's
+    /// file_contexts (a bad line there is an error naming it), or `ContextsConfiguration.restoreFallback` when the
+    /// host has no file_contexts.
     public static func host(_ env: HostEnvironment, registry: any LevelRegistry,
                             checker: (any AccessChecker)? = nil, defaults: (any DefaultLabelSource)? = nil,
                             pool: CategoryPool? = nil) throws -> SecurityDriver {
@@ -23,7 +23,7 @@ extension SecurityDriver {
             contexts: selinux.contexts, manager: env.managerContext().context, pool: try pool ?? env.pool(),
             registry: registry, host: LinuxHostInspector(), store: XattrFileLabelStore(),
             defaults: try defaults ?? selinux.loadFileContexts() ?? FallbackDefaultLabels(selinux.contexts.restoreFallback.context),
-            checker: checker ?? UnavailableAccessChecker(reason: "svirt's policy engine is not wired in yet"),
+            checker: checker ?? HostPolicyAccessChecker(selinux),
             bootTime: boot, lock: { try LabelingLock(path: lockPath) })
     }
 }
