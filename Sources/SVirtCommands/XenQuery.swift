@@ -69,7 +69,7 @@ struct XenQueryCommand: AsyncParsableCommand {
                 print("\(c.allowed ? "allowed" : "DENIED "): \(c.step): \(c.subject)  \(c.tclass) "
                       + (c.permissions.count == 1 ? c.permissions[0] : "{ " + c.permissions.joined(separator: " ") + " }"))
                 print("    \(c.source) → \(c.target)" + (c.targetNote.map { "  (\($0))" } ?? ""))
-                for v in c.verdicts { print("    \(v.permission): \(v.allowed ? "allowed" : "denied") — \(v.reason)") }
+                for v in c.verdicts { print("    \(v.permission): " + (v.allowed ? v.reason : "denied — \(v.reason)")) }
                 if let r = c.missingRule { print("    fix: \(r)") }
             }
             print("result:  \(allowed ? "allowed" : "denied")")

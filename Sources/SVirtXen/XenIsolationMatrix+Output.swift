@@ -49,6 +49,8 @@ extension XenIsolationMatrix {
             public var source: String
             public var target: String
             public var isolated: Bool
+            /// The source is the target's stub device model.
+            public var deviceModelOfTarget: Bool
             /// Per access kind: allowed, read-only or denied.
             public var reach: [String: String]
             public var checks: [String: [XenCheck.Report]]
@@ -58,6 +60,7 @@ extension XenIsolationMatrix {
         public var mls: Bool
         public var domains: [Domain]
         public var pairs: [Pair]
+        /// True when no pair is open, a device model reaching its own guest aside.
         public var isolated: Bool
     }
 
@@ -74,9 +77,10 @@ extension XenIsolationMatrix {
                        reach[k.rawValue] = c.reach(k).rawValue
                        checks[k.rawValue] = (c.checks[k] ?? []).map(\.report)
                    }
-                   return Report.Pair(source: c.source, target: c.target, isolated: c.isolated, reach: reach, checks: checks)
+                   return Report.Pair(source: c.source, target: c.target, isolated: c.isolated,
+                                      deviceModelOfTarget: c.deviceModelOfTarget, reach: reach, checks: checks)
                },
-               isolated: cells.allSatisfy(\.isolated))
+               isolated: openPairs.isEmpty)
     }
 
     /// The four-letter code of a cell: G/g grant (g: read-only), E event channel, M/m memory, A Argo; `.` for none.
@@ -130,6 +134,11 @@ extension XenIsolationMatrix {
         }
         out.append("")
         let open = openPairs
+        for c in cells where c.deviceModelOfTarget {
+            let kinds = [XenAccessKind.grant, .event, .memory].filter { c.reach($0) != .denied }.map(\.title)
+            out.append("device model: \(c.source) → \(c.target): \(kinds.isEmpty ? "nothing" : kinds.joined(separator: ", ")) "
+                       + "(it acts on its guest through its _target label)")
+        }
         if open.isEmpty {
             out.append("isolated: no domain can map another's grants, bind its event channels or map its memory")
         } else {
@@ -194,6 +203,7 @@ extension XenIsolationMatrix {
         td.isolated { background: #d9f2d9; }
         td.open { background: #f8d0d0; font-weight: bold; }
         td.self { background: #f4f4f4; color: #888; }
+        td.model { background: #fdf0c8; }
         td[title] { cursor: help; }
         code { font-size: 0.95em; }
         .allowed { color: #a00; }
@@ -222,7 +232,9 @@ extension XenIsolationMatrix {
                 for k in XenAccessKind.allCases {
                     tip.append("\(k.title): \(c.reach(k).rawValue) — \(Self.why(c.checks[k] ?? []))")
                 }
-                h += "<td class=\"\(c.isolated ? "isolated" : "open")\" title=\"\(esc(tip.joined(separator: "\n")))\">"
+                let cls = c.isolated ? "isolated" : c.deviceModelOfTarget ? "model" : "open"
+                if c.deviceModelOfTarget { tip.append("(\(a.name) is \(b.name)'s device model: it must reach its guest)") }
+                h += "<td class=\"\(cls)\" title=\"\(esc(tip.joined(separator: "\n")))\">"
                     + "<code>\(Self.code(c))</code></td>"
             }
             h += "</tr>\n"

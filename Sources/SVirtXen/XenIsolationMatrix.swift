@@ -19,6 +19,8 @@ public struct XenIsolationMatrix: Sendable {
         public var source: String
         public var target: String
         public var checks: [XenAccessKind: [XenCheck]]
+        /// The row is the column's stub device model: it must reach its guest.
+        public var deviceModelOfTarget: Bool
 
         /// The reach of one kind of access.
         public func reach(_ kind: XenAccessKind) -> XenReach {
@@ -76,7 +78,7 @@ public struct XenIsolationMatrix: Sendable {
             for b in domains where b.name != a.name {
                 var checks: [XenAccessKind: [XenCheck]] = [:]
                 for kind in XenAccessKind.allCases { checks[kind] = policy.access(kind, a, b) }
-                cells.append(Cell(source: a.name, target: b.name, checks: checks))
+                cells.append(Cell(source: a.name, target: b.name, checks: checks, deviceModelOfTarget: a.deviceModelOf == b.name))
             }
         }
         self.cells = cells
@@ -85,6 +87,6 @@ public struct XenIsolationMatrix: Sendable {
     /// The cell for row `a`, column `b`.
     public func cell(_ a: String, _ b: String) -> Cell? { cells.first { $0.source == a && $0.target == b } }
 
-    /// The pairs that are not isolated.
-    public var openPairs: [Cell] { cells.filter { !$0.isolated } }
+    /// The pairs that are not isolated, except a device model reaching its own guest (which it must).
+    public var openPairs: [Cell] { cells.filter { !$0.isolated && !$0.deviceModelOfTarget } }
 }
