@@ -49,6 +49,16 @@ public struct XenIsolationMatrix: Sendable {
     public init(builds: [XenDomainBuild], policy: XenPolicy) throws {
         var domains: [XenDomain] = []
         var files: [String: String] = [:]
+        var fileOf: [String: String] = [:]
+        for b in builds {
+            for name in [b.domain.name] + (b.deviceModel.map { [$0.name] } ?? []) {
+                if let other = fileOf[name] {
+                    throw XenError(.value, "two domains are called '\(name)' (\(other) and \(b.configuration.file)); xl "
+                                   + "refuses a second domain with a name in use")
+                }
+                fileOf[name] = b.configuration.file
+            }
+        }
         for b in builds {
             domains.append(b.domain)
             files[b.domain.name] = b.configuration.file
