@@ -86,3 +86,42 @@ struct XenReleaseTests {
         #expect(XenPCIAddress(parsing: "0:0:0:0") == nil && XenPCIAddress(parsing: "") == nil)
     }
 }
+
+@Suite("svirt's Xen test policy")
+struct XenFixturePolicyTests {
+    @Test("the committed sources and binaries are what scripts/compile-xen-fixtures.sh makes of the template",
+          .enabled(if: haveCheckpolicy, "needs checkpolicy"))
+    func regenerates() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/scripts", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: dir + "/Tests/Fixtures/xen/policy", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: repositoryRoot + "/scripts/compile-xen-fixtures.sh", toPath: dir + "/scripts/compile-xen-fixtures.sh")
+        try fm.copyItem(atPath: xenPolicyDirectory + "/svirt-xen.conf.in", toPath: dir + "/Tests/Fixtures/xen/policy/svirt-xen.conf.in")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [dir + "/scripts/compile-xen-fixtures.sh"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        for name in ["svirt-xen.conf", "svirt-xen-mls.conf"] + xenPolicyFixtures.map(\.name) {
+            let made = try readBytes(dir + "/Tests/Fixtures/xen/policy/" + name)
+            #expect(made == (try readBytes(xenPolicyDirectory + "/" + name)), "\(name) differs from what the script makes")
+        }
+    }
+
+    @Test("the fixture binaries are Xen policies at versions 24 and 30, with and without MLS")
+    func facts() throws {
+        for (name, mls) in xenPolicyFixtures {
+            let db = try loadXenPolicy(name).database
+            #expect(db.target == .xen && db.isMLS == mls && db.version == (name.hasSuffix(".24") ? 24 : 30))
+            #expect(db.classes.map(\.name) == ["xen", "xen2", "domain", "domain2", "hvm", "mmu", "resource", "shadow", "event",
+                                               "grant", "security", "version", "argo"])
+            #expect(db.statistics.pirqcon == 2 && db.statistics.pcidevicecon == 2)
+            #expect(db.statistics.devicetreecon == (name.hasSuffix(".30") ? 1 : 0))
+            #expect(db.booleans.map(\.name).sorted() == ["guest_writeconsole", "prot_doms_locked"])
+        }
+    }
+}
