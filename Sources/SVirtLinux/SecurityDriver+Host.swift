@@ -5,9 +5,8 @@ extension SecurityDriver {
     /// The driver of this host: its SELinux contexts, the managing context and pool, real files and xattrs,
     /// sysfs, the boot time from `/proc/stat`, and the labelling lock in the state directory.
     ///
-    /// `checker` answers the static-label preflight and `defaults` gives restore its file_contexts defaults.
-    /// Until the policy engine and file_contexts are wired in, the preflight reports what it could not check and
-    /// restore falls back to `ContextsConfiguration.restoreFallback`.
+    /// `checker` answers the static-label preflight (by default svirt's policy engine over the host's policy,
+    /// or the built-in sVirt policy) and `defaults` gives restore its file_contexts defaults.
     public static func host(_ env: HostEnvironment, registry: any LevelRegistry,
                             checker: (any AccessChecker)? = nil, defaults: (any DefaultLabelSource)? = nil,
                             pool: CategoryPool? = nil) throws -> SecurityDriver {
@@ -22,7 +21,7 @@ extension SecurityDriver {
             contexts: selinux.contexts, manager: env.managerContext().context, pool: try pool ?? env.pool(),
             registry: registry, host: LinuxHostInspector(), store: XattrFileLabelStore(),
             defaults: defaults ?? FallbackDefaultLabels(selinux.contexts.restoreFallback.context),
-            checker: checker ?? UnavailableAccessChecker(reason: "svirt's policy engine is not wired in yet"),
+            checker: checker ?? HostPolicyAccessChecker(selinux),
             bootTime: boot, lock: { try LabelingLock(path: lockPath) })
     }
 }

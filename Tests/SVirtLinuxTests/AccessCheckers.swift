@@ -1,6 +1,7 @@
 import Foundation
 import SELinux
 import SVirt
+import SVirtLinux
 
 /// The access checkers the preflight tests run against. libsepol (through audit2why) is the reference; when
 /// svirt's policy engine is wired in, it is added here and every preflight test runs against it too.
@@ -9,6 +10,10 @@ enum AccessCheckers {
 
     static var all: [NamedChecker] {
         var out: [NamedChecker] = []
+        if let policy = try? HostSELinuxConfiguration.load(root: "/etc/selinux"), policy.policyPath == debianPolicy {
+            out.append(NamedChecker(name: "svirt's policy engine", checker: HostPolicyAccessChecker(policy)))
+        }
+        out.append(NamedChecker(name: "svirt's built-in policy", checker: BuiltInChecker()))
         if Audit2WhyChecker.available { out.append(NamedChecker(name: "libsepol (audit2why)", checker: Audit2WhyChecker(policy: debianPolicy))) }
         return out
     }
@@ -18,6 +23,13 @@ struct NamedChecker: Sendable, CustomStringConvertible {
     var name: String
     var checker: any AccessChecker
     var description: String { name }
+}
+
+/// svirt's engine over the built-in sVirt policy, for hosts without a policy.
+struct BuiltInChecker: AccessChecker {
+    func check(source: SecurityContext, target: SecurityContext, objectClass: String, permissions: [String]) throws -> AccessDecision {
+        try PolicyAccessChecker.builtIn().check(source: source, target: target, objectClass: objectClass, permissions: permissions)
+    }
 }
 
 /// libsepol's answers through the system python3-selinux bindings, as an oracle for tests.
