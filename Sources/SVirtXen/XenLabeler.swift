@@ -44,7 +44,7 @@ public struct XenLabeler: Sendable {
     /// The categories the policy's domU user may have at the lowest sensitivity.
     static func defaultPool(_ policy: XenPolicy) throws -> CategoryPool {
         let db = policy.database
-        guard let first = db.sensitivities.first, let count = Optional(db.categories.count), count > 0 else {
+        guard let first = db.sensitivities.first, !db.categories.isEmpty else {
             throw XenError(.allocation, "the policy defines no categories; give --categories")
         }
         var cats = CategorySet()
