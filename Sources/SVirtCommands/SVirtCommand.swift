@@ -13,6 +13,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             Cluster.self,
             Policy.self,
             DenialExplain.self,
+            Xen.self,
             Demo.self,
             QEMUPaths.self,
             GuestStandIn.self,
