@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SELinuxPolicy", targets: ["SELinuxPolicy"]),
         .library(name: "SVirt", targets: ["SVirt"]),
         .library(name: "SVirtLinux", targets: ["SVirtLinux"]),
+        .library(name: "SVirtXen", targets: ["SVirtXen"]),
         .executable(name: "svirt", targets: ["svirt"]),
         .executable(name: "svirt-bench", targets: ["svirt-bench"]),
     ],
@@ -28,6 +29,7 @@ let package = Package(
         .target(name: "SELinux", swiftSettings: strict),
         .target(name: "SELinuxPolicy", dependencies: ["SELinux"], swiftSettings: strict),
         .target(name: "SVirt", dependencies: ["SELinux", "SELinuxPolicy"], swiftSettings: strict),
+        .target(name: "SVirtXen", dependencies: ["SELinux", "SELinuxPolicy", "SVirt"], swiftSettings: strict),
         .target(name: "CSVirt"),
         .target(
             name: "SVirtLinux",
@@ -50,7 +52,7 @@ let package = Package(
         .target(
             name: "SVirtCommands",
             dependencies: [
-                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster",
+                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster", "SVirtXen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),
         .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt"], swiftSettings: strict),
         .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands", "SELinux", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .testTarget(name: "SVirtXenTests", dependencies: ["SVirtXen", "SVirt", "SELinuxPolicy", "SELinux"], swiftSettings: strict),
         .testTarget(name: "SVirtClusterTests", dependencies: ["SVirtCluster", "SVirtLinux", "SVirt", "SELinux"], swiftSettings: strict),
     ]
 )

@@ -8,6 +8,7 @@ public struct SELinuxError: Error, Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
             case invalidContext, invalidLevel, invalidRange, invalidCategory, invalidSensitivity
             case invalidConfiguration, fileUnreadable
+            case invalidFileContexts, invalidRegularExpression, invalidFileType
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -26,6 +27,14 @@ public struct SELinuxError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidConfiguration = Code(.invalidConfiguration)
         /// A file could not be read.
         public static let fileUnreadable = Code(.fileUnreadable)
+        /// A file_contexts line (or a line of a companion file) is malformed: a missing or extra field,
+        /// a non-ASCII byte, an alias line without a target.
+        public static let invalidFileContexts = Code(.invalidFileContexts)
+        /// A file_contexts regular expression does not compile: an unbalanced bracket or parenthesis, a
+        /// quantifier with nothing to repeat, or a construct outside the file_contexts dialect.
+        public static let invalidRegularExpression = Code(.invalidRegularExpression)
+        /// A file_contexts file type is not one of `--` `-d` `-l` `-p` `-s` `-c` `-b`.
+        public static let invalidFileType = Code(.invalidFileType)
 
         public var description: String { value.rawValue }
     }
@@ -37,12 +46,22 @@ public struct SELinuxError: Error, Sendable, Hashable, CustomStringConvertible {
     public var input: String
     /// Zero-based offset into `input` where the problem starts, if it has one.
     public var position: Int?
+    /// The file the input came from, for errors in files (file_contexts and its companions).
+    public var file: String?
+    /// The 1-based line in `file`.
+    public var line: Int?
+    /// The 1-based byte column in `line`.
+    public var column: Int?
 
-    public init(code: Code, message: String, input: String, position: Int? = nil) {
+    public init(code: Code, message: String, input: String, position: Int? = nil,
+                file: String? = nil, line: Int? = nil, column: Int? = nil) {
         self.code = code
         self.message = message
         self.input = input
         self.position = position
+        self.file = file
+        self.line = line
+        self.column = column
     }
 
     public var description: String { message }

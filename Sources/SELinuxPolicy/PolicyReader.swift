@@ -265,7 +265,10 @@ struct PolicyReader {
         let rtCount = try r.count("role transitions", minimumItemSize: version >= Self.vRoleTrans ? 16 : 12)
         var roleTransitions: [RoleTransition] = []
         roleTransitions.reserveCapacity(rtCount)
-        let processClassValue = classes.first { $0.name == "process" }?.value ?? 0
+        // Before version 26 a role transition names no class: libsepol takes the process class, which is
+        // "domain" for a Xen policy.
+        let processClassName = target == .xen ? "domain" : "process"
+        let processClassValue = classes.first { $0.name == processClassName }?.value ?? 0
         for _ in 0..<rtCount {
             let at = r.offset
             let role = try r.u32("a role"), type = try r.u32("a type"), newRole = try r.u32("a new role")

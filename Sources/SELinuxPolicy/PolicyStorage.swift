@@ -327,7 +327,9 @@ final class PolicyStorage: Sendable {
         for c in categories { catbn[c.name] = c.value }
         categoryByName = catbn
 
-        let pc = cbn["process"] ?? 0
+        // The class whose transitions are checked against role allow rules and whose new labels keep the
+        // source role and type: libsepol and Xen use "domain" for a Xen policy.
+        let pc = cbn[target == .xen ? "domain" : "process"] ?? 0
         processClass = pc
         var mask: UInt32 = 0
         if pc != 0 {

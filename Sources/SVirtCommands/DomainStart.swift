@@ -82,6 +82,17 @@ struct DomainStart: AsyncParsableCommand {
                             + (g.unchecked.isEmpty ? "" : ", \(g.unchecked.count) not checked")
                     }
                     printError(confinement)
+                    if let g = started.grants {
+                        for c in g.checks {
+                            let verdict: String
+                            switch c.decision {
+                            case .allowed: verdict = "allowed"
+                            case .denied: verdict = "denied"
+                            case .unknown(let why): verdict = "not checked (\(why))"
+                            }
+                            printError("grant: \(c.path) \(c.target) (\(c.labelSource)) \(c.objectClass) { \(c.permissions.joined(separator: " ")) }: \(verdict)")
+                        }
+                    }
                     for o in started.owners { printError("owner: \(o.path) \(o.before) -> \(o.after)") }
                     for n in started.notes { printError("note: \(n)") }
                 }

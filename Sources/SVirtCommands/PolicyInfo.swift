@@ -11,6 +11,20 @@ struct PolicyInfo: AsyncParsableCommand {
     @OptionGroup var options: PolicyOptions
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "List the booleans and their values.") var booleans = false
+    @Option(help: ArgumentHelp("For a Xen policy: the Xen version it was built for, which names its initial SIDs (4.2, 4.3 to 4.16, 4.17 and later; default: what the policy tells, else 4.17).", valueName: "VERSION"))
+    var xenVersion: String?
+
+    func validate() throws {
+        if let v = xenVersion, XenRelease(version: v) == nil {
+            throw ValidationError("--xen-version \(v): give a Xen version such as 4.16 or 4.19 (svirt knows 4.2 and later)")
+        }
+    }
+
+    struct InitialSID: Codable {
+        var sid: Int
+        var name: String
+        var context: String
+    }
 
     struct Output: Codable {
         var policy: String
@@ -21,6 +35,12 @@ struct PolicyInfo: AsyncParsableCommand {
         var policyCapabilities: [String]
         var statistics: PolicyStatistics
         var booleans: [String: Bool]?
+        /// For a Xen policy: the release whose initial SID names are used, and whether it was assumed.
+        var xenRelease: String?
+        var xenReleaseAssumed: Bool?
+        var initialSIDs: [InitialSID]?
+        /// For a Xen policy: pirqcon, ioportcon, iomemcon, pcidevicecon and devicetreecon in policy language.
+        var xenStatements: [String]?
     }
 
     func run() async throws {
@@ -31,13 +51,34 @@ struct PolicyInfo: AsyncParsableCommand {
             for b in p.booleans { v[b.name] = p.booleanValue(b.name) ?? b.defaultValue }
             values = v
         }
-        let out = Output(policy: source, target: p.target.rawValue, version: p.version, mls: p.isMLS,
+        var out = Output(policy: source, target: p.target.rawValue, version: p.version, mls: p.isMLS,
                          handleUnknown: p.handleUnknown.rawValue, policyCapabilities: p.policyCapabilities,
                          statistics: p.statistics, booleans: values)
+        var release = XenRelease.current, assumed = false
+        if p.target == .xen {
+            let given = xenVersion.flatMap { XenRelease(version: $0) }
+            release = given ?? p.inferredXenRelease ?? .current
+            assumed = given == nil && p.inferredXenRelease == nil
+            let contexts = p.objectContexts(xenRelease: release)
+            out.xenRelease = release.rawValue
+            out.xenReleaseAssumed = assumed
+            out.initialSIDs = contexts.compactMap {
+                if case .initialSID(let sid, let name, let c) = $0 { return InitialSID(sid: sid, name: name, context: c.description) }
+                return nil
+            }.sorted { $0.sid < $1.sid }
+            out.xenStatements = contexts.filter {
+                if case .initialSID = $0 { return false }
+                return true
+            }.map(\.statement)
+        }
         if json { try printJSON(out); return }
         let s = p.statistics
         print("Policy:          \(source)")
-        print("Target:          \(p.target)")
+        if p.target == .xen {
+            print("Target:          xen (Xen FLASK; initial SIDs named as in \(release)\(assumed ? ", assumed: pass --xen-version if the policy is for an older Xen" : ""))")
+        } else {
+            print("Target:          \(p.target)")
+        }
         print("Version:         \(p.version) (\(p.isMLS ? "MLS enabled" : "MLS disabled"))")
         print("Handle unknown:  \(p.handleUnknown)")
         print("Capabilities:    \(p.policyCapabilities.joined(separator: ", "))")
@@ -73,6 +114,22 @@ struct PolicyInfo: AsyncParsableCommand {
             print("  " + "Iomemcon:".padding(toLength: 16, withPad: " ", startingAt: 0) + String(s.iomemcon).leftPadded(8) + "    "
                   + "Pcidevicecon:".padding(toLength: 16, withPad: " ", startingAt: 0) + String(s.pcidevicecon).leftPadded(8))
             print("  " + "Devicetreecon:".padding(toLength: 16, withPad: " ", startingAt: 0) + String(s.devicetreecon).leftPadded(8))
+        }
+        if let sids = out.initialSIDs {
+            print("Initial SIDs (\(release)):")
+            let width = sids.map { $0.name.count + $0.context.count }.max() ?? 0
+            for i in sids {
+                print("  sid \(i.name) \(i.context)" + String(repeating: " ", count: width - i.name.count - i.context.count + 2)
+                      + "# SID \(i.sid)")
+            }
+        }
+        if let sids = out.initialSIDs, let high = sids.map(\.sid).max(), high > release.initialSIDNames.count {
+            print("Note: the policy has SID \(high), which \(release) does not have: it was built for a later Xen")
+        }
+        if let statements = out.xenStatements {
+            print("Xen object contexts:")
+            if statements.isEmpty { print("  (none)") }
+            for st in statements { print("  \(st)") }
         }
         if let values {
             print("Booleans:")

@@ -26,7 +26,10 @@ struct PolicyOptions: ParsableArguments {
         _ = try parsedBooleans()
     }
 
-    func parsedBooleans() throws -> [String: Bool] {
+    func parsedBooleans() throws -> [String: Bool] { try Self.parseBooleans(booleans) }
+
+    /// Reads `NAME=0|1` boolean settings (also on/off, true/false).
+    static func parseBooleans(_ booleans: [String]) throws -> [String: Bool] {
         var out: [String: Bool] = [:]
         for b in booleans {
             let parts = b.split(separator: "=", maxSplits: 1).map(String.init)

@@ -23,9 +23,12 @@ public struct SVirtCommand: AsyncParsableCommand {
             Cluster.self,
             Policy.self,
             DenialExplain.self,
+            Xen.self,
             Demo.self,
             QEMUPaths.self,
             GuestStandIn.self,
+            FContext.self,
+            RestoreconCommand.self,
         ])
 
     public init() {}

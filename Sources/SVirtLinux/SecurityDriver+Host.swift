@@ -6,7 +6,9 @@ extension SecurityDriver {
     /// sysfs, the boot time from `/proc/stat`, and the labelling lock in the state directory.
     ///
     /// `checker` answers the static-label preflight (by default svirt's policy engine over the host's policy,
-    /// or the built-in sVirt policy) and `defaults` gives restore its file_contexts defaults.
+    /// or the built-in sVirt policy) and `defaults` gives restore its defaults: by default the policy's
+    /// file_contexts (a bad line there is an error naming it), or `ContextsConfiguration.restoreFallback` when the
+    /// host has no file_contexts.
     public static func host(_ env: HostEnvironment, registry: any LevelRegistry,
                             checker: (any AccessChecker)? = nil, defaults: (any DefaultLabelSource)? = nil,
                             pool: CategoryPool? = nil) throws -> SecurityDriver {
@@ -20,7 +22,7 @@ extension SecurityDriver {
         return SecurityDriver(
             contexts: selinux.contexts, manager: env.managerContext().context, pool: try pool ?? env.pool(),
             registry: registry, host: LinuxHostInspector(), store: XattrFileLabelStore(),
-            defaults: defaults ?? FallbackDefaultLabels(selinux.contexts.restoreFallback.context),
+            defaults: try defaults ?? selinux.loadFileContexts() ?? FallbackDefaultLabels(selinux.contexts.restoreFallback.context),
             checker: checker ?? HostPolicyAccessChecker(selinux),
             bootTime: boot, lock: { try LabelingLock(path: lockPath) })
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 let args = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: svirt-bench <suite>...\nsuites: mcs, policy, lifecycle, cluster"
+let usage = "usage: svirt-bench <suite>...\nsuites: mcs, policy, lifecycle, cluster, fcontext"
 if args.isEmpty || args.contains("-h") || args.contains("--help") {
     print(usage)
     exit(args.isEmpty ? 64 : 0)
@@ -12,6 +12,7 @@ for suite in args {
     case "policy": PolicyBench.run()
     case "lifecycle": LifecycleBench.run()
     case "cluster": await ClusterBench.run()
+    case "fcontext": FContextBench.run()
     default:
         FileHandle.standardError.write(Data("svirt-bench: unknown suite '\(suite)'\n\(usage)\n".utf8))
         exit(64)

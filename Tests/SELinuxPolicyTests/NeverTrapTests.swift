@@ -4,7 +4,11 @@ import Testing
 
 /// Reads damaged policies: each must throw or give a database that answers questions, never trap.
 enum NeverTrap {
-    static let fixtures = ["small.24", "small.27", "small.30", "small.33", "tiny.30", "tiny.33", "xen.24", "xen.30"]
+    static let fixtures = ["small.24", "small.27", "small.30", "small.33", "tiny.30", "tiny.33", "xen.24", "xen.30",
+                           "../xen/policy/svirt-xen-mls.30"]
+    /// More inputs for the mutations: svirt's Xen test policies at both versions, with and without MLS.
+    static let mutationFixtures = fixtures + ["../xen/policy/svirt-xen.24", "../xen/policy/svirt-xen.30",
+                                              "../xen/policy/svirt-xen-mls.24"]
 
     /// Exercises a policy that read: decisions, explanations, listings and labels over its own names.
     static func exercise(_ p: PolicyDatabase) {
@@ -34,7 +38,7 @@ enum NeverTrap {
 
     static func mutate(seed: UInt64, count: Int) throws -> Int {
         var rng = SeededRandom(seed: seed)
-        let inputs = try fixtures.map { try readBytes("\(fixtureDirectory)/\($0)") }
+        let inputs = try mutationFixtures.map { try readBytes("\(fixtureDirectory)/\($0)") }
         var loaded = 0
         for i in 0..<count {
             var b = inputs[i % inputs.count]
@@ -69,6 +73,30 @@ struct NeverTrapTests {
             #expect(NeverTrap.attempt(bytes), "the whole \(name) reads")
         }
         #expect(thrown > 10_000)
+    }
+
+    @Test("a damaged Xen policy is an error naming the byte offset and the section, at every version and with MLS")
+    func xenErrors() throws {
+        for name in ["svirt-xen.24", "svirt-xen.30", "svirt-xen-mls.24", "svirt-xen-mls.30"] {
+            let path = "\(fixtureDirectory)/../xen/policy/\(name)"
+            let bytes = try readBytes(path)
+            #expect(throws: Never.self) { try PolicyDatabase(bytes: bytes, source: path) }
+            for cut in [9, 40, bytes.count / 3, bytes.count / 2, bytes.count - 5] {
+                do {
+                    _ = try PolicyDatabase(bytes: Array(bytes.prefix(cut)), source: name)
+                    Issue.record("\(name) cut at \(cut) read")
+                } catch let e as PolicyFormatError {
+                    #expect(e.offset <= cut && e.description.contains("at byte \(e.offset)") && e.description.contains(name))
+                }
+            }
+            // The version field: Xen policies are 24 or 30 only.
+            var v = bytes
+            v[16] = 33
+            #expect { try PolicyDatabase(bytes: v) } throws: { e in
+                let f = e as? PolicyFormatError
+                return f?.code == .unsupportedVersion && f?.offset == 16 && "\(e)".contains("24 or 30")
+            }
+        }
     }
 
     @Test("100,000 random byte mutations throw or give a database that answers", arguments: [1, 2, 3, 4])
