@@ -245,9 +245,128 @@ struct LifecycleCommandTests {
     }
 }
 
+@Suite("svirt domain views and errors", .serialized, .enabled(if: getuid() == 0, "needs root"))
+struct DomainViewCommandTests {
+    /// The word dominfo and list -Z show after the label on this host.
+    var mode: String {
+        switch HostProbe().mechanism() {
+        case .selinux: return "enforcing"
+        case .selinuxPermissive: return "permissive"
+        case .landlock: return "landlock"
+        case .none: return "unconfined"
+        }
+    }
+
+    @Test("dominfo, dumpxml, labels, list -Z and start --verbose show a running VM the way virsh, ls -Z and ps -eZ do")
+    func views() throws {
+        try requireSVirt()
+        try #require(qemuInstalled, "qemu-system-x86_64 is not installed (CI installs qemu-system-x86)")
+        let host = try LifecycleHost("svirt-views")
+        let img = try host.image("v.img")
+        let type = HostProbe().kvm().usable ? "kvm" : "qemu"
+        try host.define("views", host.xml("views", disks: [img], type: type))
+        let off = try host.run("dominfo", "views")
+        #expect(off.stdout.contains("State:          shut off"))
+        #expect(off.stdout.contains("Security model: selinux\nSecurity DOI:   0\n"))
+        #expect(!off.stdout.contains("Security label:"))
+        let started = try svirt(["start", "views", "--verbose", "--state-dir", host.state] + (mode == "unconfined" ? ["--unconfined"] : []))
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(started.stderr.contains("command line: /usr/bin/qemu-system-x86_64 -name guest=views"), "\(started.stderr)")
+        #expect(started.stderr.contains("-display none"))
+        let row = try #require(try host.row("views"))
+        let label = try #require(row["label"] as? String), image = try #require(row["imageLabel"] as? String)
+        let info = try host.run("dominfo", "views")
+        #expect(info.stdout.contains("State:          running"))
+        #expect(info.stdout.contains("Security model: selinux\nSecurity DOI:   0\nSecurity label: \(label) (\(mode))\n"), "\(info.stdout)")
+        #expect(info.stdout.contains("Process ID:     \(row["pid"] as? Int ?? -1)"))
+        let live = try host.run("dumpxml", "views", "--live")
+        #expect(live.stdout.contains("<seclabel type='dynamic' model='selinux' relabel='yes'><label>\(label)</label><imagelabel>\(image)</imagelabel></seclabel>"))
+        #expect(try host.run("dumpxml", "views").stdout == live.stdout, "a running domain's dumpxml is its live XML")
+        let inactive = try host.run("dumpxml", "views", "--inactive")
+        #expect(!inactive.stdout.contains("<label>") && inactive.stdout.contains("<name>views</name>"))
+        let labels = try host.run("labels", "views")
+        #expect(labels.stdout == "\(image) \(GuestUserFacts.name) \(img)\n", "\(labels.stdout)")
+        let list = try host.run("list", "-Z")
+        #expect(list.stdout.contains("views") && list.stdout.contains("\(label) (\(mode))"), "\(list.stdout)")
+        #expect(try svirt(["host", "--state-dir", host.state]).stdout.contains("Confinement:      \(HostProbe().mechanism().rawValue) ("))
+        #expect(try host.run("destroy", "views").status == 0)
+        #expect(try host.run("dumpxml", "views", "--live").stderr == "error: Requested operation is not valid: domain is not running\n")
+    }
+
+    @Test("shutdown powers off a guest that answers the power button, and destroys one that does not after the timeout")
+    func shutdown() throws {
+        try requireSVirt()
+        let host = try LifecycleHost("svirt-shutdown", config: "user = root\n")
+        let a = try host.image("a.img", owner: (0, 0)), b = try host.image("b.img", owner: (0, 0))
+        let beforeB = FileFacts(b)
+        try host.define("standin", host.xml("standin", disks: [a]))
+        #expect(try host.run("start", "standin", "--stand-in").status == 0)
+        let polite = try host.run("shutdown", "standin", "--timeout", "20")
+        #expect(polite.status == 0, "\(polite.stderr)")
+        #expect(polite.stdout == "Domain 'standin' is being shutdown\n")
+        #expect(!polite.stderr.contains("destroyed"), "the stand-in powers off on system_powerdown")
+        #expect(try host.row("standin")?["state"] as? String == "shut off")
+        try #require(qemuInstalled, "qemu-system-x86_64 is not installed (CI installs qemu-system-x86)")
+        // QEMU with no operating system ignores the ACPI power button.
+        try host.define("deaf", host.xml("deaf", disks: [b], type: HostProbe().kvm().usable ? "kvm" : "qemu"))
+        #expect(try host.run("start", "deaf").status == 0)
+        let deaf = try host.run("shutdown", "deaf", "--timeout", "1")
+        #expect(deaf.status == 0, "\(deaf.stderr)")
+        #expect(deaf.stderr.contains("note: 'deaf' did not power off within 1 s, so it was destroyed"), "\(deaf.stderr)")
+        #expect(FileFacts(b) == beforeB)
+        #expect(try host.reservations().isEmpty)
+    }
+
+    @Test("start --xml runs a transient domain that is gone after destroy; undefine leaves a running domain transient")
+    func transient() throws {
+        try requireSVirt()
+        let host = try LifecycleHost("svirt-transient", config: "user = root\n")
+        let img = try host.image("t.img", owner: (0, 0))
+        let xml = "\(host.dir)/t.xml"
+        try host.xml("tmp", disks: [img]).write(toFile: xml, atomically: true, encoding: .utf8)
+        let created = try host.run("start", "--xml", xml, "--stand-in")
+        #expect(created.stdout == "Domain 'tmp' created from \(xml)\n", "\(created.stderr)")
+        #expect(try host.row("tmp")?["persistent"] as? Bool == false)
+        #expect(try host.run("dominfo", "tmp").stdout.contains("Persistent:     no"))
+        #expect(try host.run("destroy", "tmp").status == 0)
+        #expect(try host.row("tmp") == nil)
+        #expect(try host.run("define", xml).status == 0)
+        #expect(try host.run("start", "tmp", "--stand-in").status == 0)
+        let undefined = try host.run("undefine", "tmp")
+        #expect(undefined.stdout == "Domain 'tmp' has been undefined\n")
+        #expect(try host.row("tmp")?["state"] as? String == "running")
+        #expect(try host.run("destroy", "tmp").status == 0)
+        #expect(try host.row("tmp") == nil)
+    }
+
+    @Test("errors read as virsh's, with exit status 1")
+    func errors() throws {
+        try requireSVirt()
+        let host = try LifecycleHost("svirt-errors", config: "user = root\n")
+        let img = try host.image("e.img", owner: (0, 0))
+        let missing = try host.run("start", "nope")
+        #expect(missing.status == 1 && missing.stderr == "error: failed to get domain 'nope'\n")
+        #expect(try host.run("dominfo", "nope").stderr == "error: failed to get domain 'nope'\n")
+        try host.define("e", host.xml("e", disks: [img]))
+        let notRunning = try host.run("destroy", "e")
+        #expect(notRunning.status == 1)
+        #expect(notRunning.stderr == "error: Failed to destroy domain 'e'\nerror: Requested operation is not valid: domain is not running\n")
+        #expect(try host.run("start", "e", "--stand-in").status == 0)
+        let again = try host.run("start", "e", "--stand-in")
+        #expect(again.stderr == "error: Failed to start domain 'e'\nerror: Requested operation is not valid: domain is already active\n")
+        let bad = "\(host.dir)/bad.xml"
+        try "<domain type='kvm'><name>x</name></domain>".write(toFile: bad, atomically: true, encoding: .utf8)
+        let invalid = try host.run("define", bad)
+        #expect(invalid.status == 1 && invalid.stderr.hasPrefix("error: Failed to define domain from \(bad)\nerror: domain: <memory> is missing"), "\(invalid.stderr)")
+        #expect(try host.run("destroy", "e").status == 0)
+    }
+}
+
 /// The unprivileged user svirt runs QEMU as by default on this host.
 enum GuestUserFacts {
     static let uid: UInt32 = (try? GuestUser.resolve(user: nil, group: nil).uid) ?? 65534
+    /// `user:group` as `svirt labels` prints the owner.
+    static let name: String = (try? GuestUser.resolve(user: nil, group: nil)).map { "\($0.user):\($0.group)" } ?? "nobody:nogroup"
 }
 
 /// Results filled in by concurrent workers, each at its own index.
