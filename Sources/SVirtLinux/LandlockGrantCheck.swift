@@ -64,7 +64,8 @@ public struct LandlockGrantCheck: Sendable {
             let creates: Landlock.FilesystemAccess = [.makeRegular, .removeFile, .makeDirectory, .removeDirectory]
             if !access.intersection(creates).isEmpty { dir += ["write", "add_name", "remove_name"] }
             var out = [("dir", dir)]
-            if file.count > 2 { out.append(("file", file)) }
+            // What lies beneath: device nodes for a device grant (/dev/pts), files otherwise.
+            if file.count > 2 { out.append((access.contains(.ioctlDevice) ? "chr_file" : "file", file)) }
             return out
         case .characterDevice: return [("chr_file", file)]
         case .blockDevice: return [("blk_file", file)]
