@@ -274,9 +274,10 @@ public final class DomainLifecycle {
                                  + Set(unreachable).sorted().map { "  - " + $0 }.joined(separator: "\n"))
             }
             progress.dacPaths = paths
-            owners = try DACRelabeler(bootTime: driver.bootTime).labelAll(paths, user: user, holder: domain.name)
+            // Recorded first: if this process dies midway, the next reconciliation gives back whatever has a record.
             row.details.ownersChanged = true
             try local.updateRunning(row)
+            owners = try DACRelabeler(bootTime: driver.bootTime).labelAll(paths, user: user, holder: domain.name)
         }
 
         // The launch and its confinement.

@@ -286,6 +286,54 @@ struct DomainLifecycleTests {
         }
     }
 
+    @Test("a start whose svirt process died after spawning the guest is finished by the next reconciliation: guest stopped, labels and owners back, level released")
+    func crashedStart() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let life = try makeLifecycle(dir)
+        let img = try makeImage(dir, "c.img")
+        chown(img, 1234, 5678)
+        try ExtendedAttributes.set("security.selinux", value: Array("system_u:object_r:virt_image_t:s0\0".utf8), path: img)
+        let domain = try DomainDefinition(xml: domainXML("crashy", disk: img))
+        // What a start had done when it was killed: claimed, labelled, owners given, guest spawned.
+        let dead = ProcessIdentity(pid: getpid(), startTime: 1)
+        var row = try life.local.claimStart(name: "crashy", uuid: domain.uuid, xml: domain.xmlText(), holder: dead, details: .init())
+        let driver = try life.driver()
+        let labelled = try await driver.labelAll(for: domain)
+        row.label = labelled.label.process?.description
+        row.imageLabel = labelled.label.image.description
+        row.level = labelled.label.reservedLevel?.description
+        row.liveXML = domain.xmlText(seclabels: domain.liveSeclabels(with: labelled.label))
+        row.details.ownersChanged = true
+        try life.local.updateRunning(row)
+        _ = try DACRelabeler(bootTime: driver.bootTime).labelAll([img], user: GuestUser(user: "nobody", uid: 65534, group: "nogroup", gid: 65534),
+                                                                 holder: "crashy")
+        let run = try RuntimeDirectory.create(name: "crashy", root: dir.file("state/run"))
+        var c = QEMUConfiguration(name: "crashy", qmpSocket: run.qmpSocket)
+        c.disks = [.init(path: img)]
+        let g = try GuestSupervisor.start(StandInGuest.launchDescription(for: c, svirtExecutable: svirtExecutable),
+                                          qmpSocket: run.qmpSocket, logFile: run.logFile)
+        g.monitor.close()
+        row.process = g.process.identity
+        row.runtimeDirectory = run.path
+        row.details.qmpSocket = run.qmpSocket
+        row.details.logFile = run.logFile
+        try life.local.updateRunning(row)
+        #expect(labelOf(img) == labelled.label.image.description && ownerOf(img) == (65534, 65534))
+
+        let done = await life.reconcile()
+        #expect(done.map(\.name) == ["crashy"])
+        #expect(done.first?.reason == "the svirt process (pid \(getpid())) that was starting it is gone")
+        #expect(done.first?.stopped.failures == [])
+        #expect(!ProcFS().isAlive(g.process.identity), "the half-started guest was stopped")
+        #expect(labelOf(img) == "system_u:object_r:virt_image_t:s0")
+        #expect(ownerOf(img) == (1234, 5678))
+        #expect(try life.local.reservationsNow().isEmpty)
+        #expect(try life.local.runningDomain(named: "crashy") == nil)
+        #expect(!FileManager.default.fileExists(atPath: run.path))
+        #expect(try life.local.events().contains { $0.kind == "reconcile" && $0.domain == "crashy" && $0.message.contains("labels restored") })
+    }
+
     func grantsOf(_ s: DomainLifecycle.Started) -> Int {
         if case .landlock(let n) = s.confinement { return n }
         return -1
