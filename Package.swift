@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Only FullFoundation: svirt links Foundation anyway; ConfigurationSupport (swift-configuration) is not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
     ],
     targets: [
         .target(name: "SELinux", swiftSettings: strict),
@@ -50,9 +52,16 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "SVirtConsole",
+            dependencies: [
+                "SELinux", "SVirt", "SVirtLinux",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "SVirtCommands",
             dependencies: [
-                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster", "SVirtXen",
+                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster", "SVirtXen", "SVirtConsole",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -67,6 +76,13 @@ let package = Package(
         .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt"], swiftSettings: strict),
         .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands", "SELinux", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .testTarget(name: "SVirtXenTests", dependencies: ["SVirtXen", "SVirt", "SELinuxPolicy", "SELinux"], swiftSettings: strict),
+        .testTarget(
+            name: "SVirtConsoleTests",
+            dependencies: [
+                "SVirtConsole", "SVirtLinux", "SVirt", "SELinux",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict),
         .testTarget(name: "SVirtClusterTests", dependencies: ["SVirtCluster", "SVirtLinux", "SVirt", "SELinux"], swiftSettings: strict),
     ]
 )

@@ -16,29 +16,10 @@ struct DomainList: AsyncParsableCommand {
     @Flag(name: .customShort("Z"), help: "Show each running domain's process label, as ps -eZ does.") var labels = false
     @Flag(help: "Print JSON.") var json = false
 
-    struct Row: Codable {
-        var id: Int?
-        var name: String
-        var uuid: String
-        var state: String
-        var persistent: Bool
-        var pid: Int32?
-        var label: String?
-        var labelSource: String?
-        var imageLabel: String?
-        var level: String?
-        var confinement: String?
-    }
-
     func run() async throws {
         try await virsh(nil) {
             try await DomainContext.with(global) { ctx in
-                let rows = try ctx.lifecycle.statuses(all: all).map { s in
-                    Row(id: s.id, name: s.name, uuid: s.uuid, state: s.state, persistent: s.persistent,
-                        pid: s.running?.process?.pid, label: s.processLabel ?? s.running?.label,
-                        labelSource: s.processLabelSource, imageLabel: s.running?.imageLabel, level: s.running?.level,
-                        confinement: s.running?.details.confinement)
-                }
+                let rows = try ctx.lifecycle.statuses(all: all).map(\.summary)
                 if json {
                     try printJSON(rows)
                     return

@@ -35,12 +35,23 @@ extension GlobalOptions {
     /// Opens the registries. With etcd, a host that holds no lease gets its keeper started in the background
     /// (`svirt cluster keepalive --exit-when-idle`), unless one already runs.
     func openRegistry(_ env: HostEnvironment) async throws -> OpenedRegistry {
+        try await registryOpener(env)()
+    }
+}
+
+extension GlobalOptions {
+    /// A function that opens the registries as `openRegistry` does, made of Sendable copies of these options, for
+    /// a server that opens them once per request.
+    func registryOpener(_ env: HostEnvironment) -> @Sendable () async throws -> OpenedRegistry {
+        let options = registryOptions
         let forwarded = forwardedArguments(env)
         let lockPath = env.keeperLockPath, logPath = env.keeperLogPath
-        return try await env.openLevelRegistry(registryOptions, launchKeeper: {
-            if KeeperLock.isHeld(path: lockPath) { return }
-            let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-            _ = try spawnDetached(exe, ["cluster", "keepalive", "--exit-when-idle", "60"] + forwarded, logPath: logPath)
-        })
+        return {
+            try await env.openLevelRegistry(options, launchKeeper: {
+                if KeeperLock.isHeld(path: lockPath) { return }
+                let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                _ = try spawnDetached(exe, ["cluster", "keepalive", "--exit-when-idle", "60"] + forwarded, logPath: logPath)
+            })
+        }
     }
 }

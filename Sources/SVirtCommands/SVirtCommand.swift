@@ -17,6 +17,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             DomainInfo.self,
             DomainDumpXML.self,
             DomainLabels.self,
+            ConsoleServe.self,
             QEMUMonitorCommand.self,
             MCS.self,
             Label.self,

@@ -1,0 +1,207 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SVirtLinux
+
+/// The console's pages: server-rendered HTML with plain forms, working without JavaScript.
+enum ConsolePages {
+    static let sessionCookie = "svirt_session"
+
+    static func register(on router: Router<BasicRequestContext>, server: ConsoleServer) {
+        router.get("/") { request, _ in await page { try await vmList(server, request) } }
+        router.get("/vms/{name}") { _, context in
+            await page { try await vmPage(server, try name(context)) }
+        }
+        for action in ["start", "shutdown", "destroy"] {
+            router.post(RouterPath("/vms/{name}/\(action)")) { request, context in
+                await page { try await vmAction(server, request, try name(context), action) }
+            }
+        }
+        router.get("/define") { _, _ in await page { definePage(server, xml: "", error: nil) } }
+        router.post("/define") { request, _ in await page { try await defineSubmit(server, request) } }
+        router.get("/matrix") { _, _ in await page { try await matrixPage(server) } }
+        router.get("/host") { _, _ in await page { try hostPage(server) } }
+        router.get("/login") { _, _ in await page { loginPage(server, error: nil) } }
+        router.post("/login") { request, _ in await page { try await loginSubmit(server, request) } }
+    }
+
+    static func name(_ context: BasicRequestContext) throws -> String {
+        guard let n = context.parameters.get("name"), !n.isEmpty else { throw ConsoleFailure(.badRequest, "no domain name in the path") }
+        return n
+    }
+
+    /// Runs a page handler; a failure becomes an HTML error page with its status.
+    static func page(_ body: () async throws -> Response) async -> Response {
+        do { return try await body() } catch {
+            let f = ConsoleFailure(error)
+            let html = "<h1>\(f.status.code) \(HTML.escape(f.status.reasonPhrase))</h1><p class=\"error\" id=\"error\">\(HTML.escape(f.message))</p><p><a href=\"/\">Back to the VM list</a></p>"
+            return ConsoleResponse.html(f.status, HTML.page(title: "\(f.status.code) \(f.status.reasonPhrase)", body: html))
+        }
+    }
+
+    static func csrfField(_ server: ConsoleServer) -> String {
+        "<input type=\"hidden\" name=\"csrf\" value=\"\(HTML.escape(server.csrfToken))\">"
+    }
+
+    static func actionForm(_ server: ConsoleServer, _ name: String, _ action: String, _ label: String) -> String {
+        "<form class=\"inline\" method=\"post\" action=\"/vms/\(HTML.pathSegment(name))/\(action)\">\(csrfField(server))"
+            + "<button type=\"submit\" class=\"\(action)\" data-vm=\"\(HTML.escape(name))\">\(label)</button></form>"
+    }
+
+    static func actions(_ server: ConsoleServer, _ d: DomainLifecycle.Summary) -> String {
+        if d.state == "shut off" { return actionForm(server, d.name, "start", "Start") }
+        return actionForm(server, d.name, "shutdown", "Shut down") + actionForm(server, d.name, "destroy", "Destroy")
+    }
+
+    static func code(_ s: String?) -> String { s.map { "<code>\(HTML.escape($0))</code>" } ?? "–" }
+
+    // MARK: VM list
+
+    static let notices = ["start": "started", "shutdown": "shut down", "destroy": "destroyed", "define": "defined"]
+
+    static func vmList(_ server: ConsoleServer, _ request: Request) async throws -> Response {
+        let vms = try await server.backend.list()
+        var body = "<h1>Virtual machines</h1>"
+        let q = request.uri.queryParameters
+        if let done = q.get("done"), let verb = notices[done], let vm = q.get("vm") {
+            body += "<p class=\"notice\" id=\"notice\">Domain ‘\(HTML.escape(vm))’ \(verb).</p>"
+        }
+        if vms.isEmpty {
+            body += "<p>No domains are defined. <a href=\"/define\">Define one</a> or use <code>svirt define FILE.xml</code>.</p>"
+        }
+        let rows = vms.map { d -> [String] in
+            let state = "<span class=\"\(d.state == "running" ? "state-running" : "state-shut")\">\(HTML.escape(d.state))</span>"
+            return ["<a href=\"/vms/\(HTML.pathSegment(d.name))\">\(HTML.escape(d.name))</a>", d.id.map(String.init) ?? "–", state,
+                    d.pid.map(String.init) ?? "–",
+                    "<span class=\"process-label\">\(code(d.label))</span>",
+                    "<span class=\"image-label\">\(code(d.imageLabel))</span>",
+                    HTML.escape(d.confinement ?? "–"), actions(server, d)]
+        }
+        if !vms.isEmpty {
+            body += HTML.table(["Name", "Id", "State", "PID", "Process label", "Image label", "Confinement", "Actions"], rows, id: "vms")
+        }
+        body += "<p>The same domains as <code>svirt list --all -Z</code>: the console and the command share the state directory \(code(server.backend.environment.state.path)).</p>"
+        return ConsoleResponse.html(.ok, HTML.page(title: "Virtual machines", body: body))
+    }
+
+    // MARK: One VM
+
+    static func vmPage(_ server: ConsoleServer, _ name: String) async throws -> Response {
+        let p = try await server.backend.domain(name)
+        let d = p.domain
+        var body = "<h1>\(HTML.escape(d.name))</h1><p>\(actions(server, d))</p>"
+        body += HTML.table(["", ""], [
+            ["UUID", code(d.uuid)], ["State", HTML.escape(d.state)], ["Id", d.id.map(String.init) ?? "–"],
+            ["PID", d.pid.map(String.init) ?? "–"],
+            ["Process label", "<span class=\"process-label\">\(code(d.label))</span>\(d.labelSource.map { " (from \(HTML.escape($0)))" } ?? "")"],
+            ["Image label", "<span class=\"image-label\">\(code(d.imageLabel))</span>"], ["Level", code(d.level)],
+            ["Confinement", HTML.escape(d.confinement ?? "–")], ["Persistent", d.persistent ? "yes" : "no"],
+        ], id: "summary")
+        body += "<h2>Resources and their labels now</h2>"
+        if let e = p.resourcesError {
+            body += "<p class=\"error\">\(HTML.escape(e))</p>"
+        } else {
+            body += HTML.table(["Resource", "Path", "Label now", "Label while running", "Owner"], p.resources.map {
+                [HTML.escape($0.resource), code($0.path), code($0.label), code($0.runningLabel), HTML.escape($0.owner ?? "–")]
+            }, id: "resources")
+        }
+        body += "<h2>Denials</h2>" + denialsSection(server, d)
+        body += "<h2>\(d.state == "shut off" ? "XML (definition)" : "Live XML")</h2><pre id=\"xml\">\(HTML.escape(p.xml))</pre>"
+        return ConsoleResponse.html(.ok, HTML.page(title: d.name, body: body))
+    }
+
+    static func denialsSection(_ server: ConsoleServer, _ d: DomainLifecycle.Summary) -> String {
+        "<p>Collecting this VM's denials is not available in this build.</p>"
+    }
+
+    static func vmAction(_ server: ConsoleServer, _ request: Request, _ name: String, _ action: String) async throws -> Response {
+        _ = try await ConsoleRequest.form(request, server: server)
+        let result: ConsoleBackend.ActionResult
+        switch action {
+        case "start": result = try await server.backend.start(name)
+        case "shutdown": result = try await server.backend.stop(name, mode: .shutdown(timeout: server.backend.shutdownTimeout))
+        default: result = try await server.backend.stop(name, mode: .destroy)
+        }
+        let vm = result.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        return Response(status: .seeOther, headers: [.location: "/?done=\(action)&vm=\(vm)"])
+    }
+
+    // MARK: Define
+
+    static func definePage(_ server: ConsoleServer, xml: String, error: String?, status: HTTPResponse.Status = .ok) -> Response {
+        var body = "<h1>Define a domain</h1>"
+        if let error { body += "<p class=\"error\" id=\"error\">\(HTML.escape(error))</p>" }
+        body += "<p>libvirt domain XML, read by the same reader as <code>svirt define</code> (no DTD, no entities, at most \(server.bodyLimit) bytes).</p>"
+        body += "<form method=\"post\" action=\"/define\">\(csrfField(server))<textarea name=\"xml\" rows=\"24\" cols=\"100\">\(HTML.escape(xml))</textarea><br><button type=\"submit\">Define</button></form>"
+        return ConsoleResponse.html(status, HTML.page(title: "Define a domain", body: body))
+    }
+
+    static func defineSubmit(_ server: ConsoleServer, _ request: Request) async throws -> Response {
+        let form = try await ConsoleRequest.form(request, server: server)
+        let xml = form["xml"] ?? ""
+        do {
+            let r = try await server.backend.define(xml: xml, source: "the submitted XML")
+            let vm = r.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            return Response(status: .seeOther, headers: [.location: "/?done=define&vm=\(vm)"])
+        } catch {
+            let f = ConsoleFailure(error)
+            return definePage(server, xml: xml, error: f.message, status: f.status)
+        }
+    }
+
+    // MARK: Matrix and host
+
+    static func matrixPage(_ server: ConsoleServer) async throws -> Response {
+        let body = "<h1>Isolation matrix</h1><p>The isolation matrix is not available in this build.</p>"
+        return ConsoleResponse.html(.ok, HTML.page(title: "Isolation matrix", body: body))
+    }
+
+    static func hostPage(_ server: ConsoleServer) throws -> Response {
+        let r = try server.backend.host()
+        var body = "<h1>Host</h1>"
+        body += HTML.table(["", ""], [
+            ["SELinux", "\(HTML.escape(r.selinux)) (\(HTML.escape(r.selinuxDetail)))"],
+            ["Configured mode", HTML.escape(r.configuredMode ?? "–")],
+            ["Confinement", "<strong>\(HTML.escape(r.confinement))</strong> (\(HTML.escape(HostReport.explain(r.confinement))))"],
+            ["Landlock", r.landlockABI.map { "ABI \($0)" } ?? "unavailable (\(HTML.escape(r.landlockDetail)))"],
+            ["Policy type", HTML.escape(r.policyType.map { "\($0) (\(r.policyTypeSource ?? ""))" } ?? "none: built-in defaults")],
+            ["Policy", r.policyPath.map { "\(code($0)) (version \(r.policyVersion ?? 0))" } ?? "none on the host: svirt's built-in policy"],
+            ["File contexts", code(r.fileContexts)],
+            ["Manager context", "\(code(r.managerContext)) (\(HTML.escape(r.managerContextSource)))"],
+            ["Category pool", r.categoryPool.map { "\(code($0)), \(r.categoryPairs ?? 0) pairs" } ?? HTML.escape(r.poolError ?? "none")],
+            ["KVM", HTML.escape((r.kvmUsable ? "usable" : "not usable") + " (\(r.kvmDetail))")],
+            ["Labels", HTML.escape((r.labelsWritable ? "writable" : "not writable") + " (\(r.labelsDetail))")],
+            ["State directory", code(r.stateDirectory)],
+        ], id: "host")
+        body += "<h2>Contexts svirt labels with</h2>"
+        body += HTML.table(["Role", "Context", "From"], r.contexts.map { [HTML.escape($0.role), code($0.context), HTML.escape($0.source)] }, id: "contexts")
+        if !r.notes.isEmpty { body += "<ul>" + r.notes.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>" }
+        body += "<h2>Booleans</h2>" + booleansSection(server)
+        return ConsoleResponse.html(.ok, HTML.page(title: "Host", body: body))
+    }
+
+    static func booleansSection(_ server: ConsoleServer) -> String {
+        "<p>The boolean store is not available in this build.</p>"
+    }
+
+    // MARK: Login (consoles that listen beyond loopback)
+
+    static func loginPage(_ server: ConsoleServer, error: String?, status: HTTPResponse.Status = .ok) -> Response {
+        var body = "<h1>Sign in</h1>"
+        if let error { body += "<p class=\"error\">\(HTML.escape(error))</p>" }
+        body += "<p>Give the console's token (from its token file).</p><form method=\"post\" action=\"/login\">\(csrfField(server))"
+            + "<input type=\"password\" name=\"token\" size=\"70\" autocomplete=\"off\"> <button type=\"submit\">Sign in</button></form>"
+        return ConsoleResponse.html(status, HTML.page(title: "Sign in", body: body))
+    }
+
+    static func loginSubmit(_ server: ConsoleServer, _ request: Request) async throws -> Response {
+        let form = try await ConsoleRequest.form(request, server: server)
+        guard let t = form["token"], ConsoleToken.matches(t, server.token) else {
+            return loginPage(server, error: "That is not the console's token.", status: .unauthorized)
+        }
+        return Response(status: .seeOther, headers: [
+            .location: "/",
+            .setCookie: "\(sessionCookie)=\(server.sessionSecret); Path=/; HttpOnly; SameSite=Strict",
+        ])
+    }
+}
