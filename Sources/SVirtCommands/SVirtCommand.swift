@@ -23,6 +23,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             Cluster.self,
             Policy.self,
             DenialExplain.self,
+            BooleansCommand.self,
             Xen.self,
             Demo.self,
             QEMUPaths.self,
