@@ -2,17 +2,28 @@ import ArgumentParser
 import Foundation
 import SELinux
 import SELinuxPolicy
+import SVirt
+import SVirtLinux
 
 /// `svirt explain`: why each AVC denial in a log happened, and the fix.
 struct DenialExplain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
-        abstract: "Explain AVC denials from an audit log (FILE, or '-' / nothing for standard input), with the fix.")
+        abstract: "Explain AVC denials from an audit log (FILE, or '-' / nothing for standard input), with the fix.",
+        discussion: """
+            With --vm NAME, only the denials that concern that VM: AVC records whose scontext or tcontext carries its \
+            labels or level, or whose pid is its QEMU's (from /var/log/audit/audit.log when it exists, FILE, or '-' \
+            for ausearch output on standard input), and the EACCES refusals svirt recorded from its Landlock-confined \
+            QEMU. They are explained with the host's policy and svirt's effective booleans (see svirt booleans).
+            """)
 
     @OptionGroup var options: PolicyOptions
     @Flag(help: "Print JSON.") var json = false
-    @Argument(help: ArgumentHelp("An audit log or kernel log; '-' or nothing reads standard input.", valueName: "FILE"))
+    @Argument(help: ArgumentHelp("An audit log or kernel log; '-' or nothing reads standard input (with --vm: /var/log/audit/audit.log when it exists).", valueName: "FILE"))
     var file: String?
+
+    @Option(help: ArgumentHelp("Only the denials of this VM, with the Landlock refusals svirt recorded for it.", valueName: "NAME"))
+    var vm: String?
 
     struct Explanation: Codable {
         var line: Int
@@ -27,6 +38,10 @@ struct DenialExplain: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let vm {
+            try await virsh(nil) { try explainVM(vm) }
+            return
+        }
         let (policy, source) = try options.load()
         let text: String
         if let file, file != "-" {
@@ -66,73 +81,83 @@ struct DenialExplain: AsyncParsableCommand {
         if unreadable > 0 { throw ExitCode(2) }
     }
 
-    /// The reason and the fixes for one denial.
-    static func explain(_ r: AVCRecord, line: Int, policy: PolicyDatabase) -> Explanation {
-        var e = Explanation(line: line, permissions: r.permissions, source: r.source.description, target: r.target.description,
-                            tclass: r.tclass, object: r.objectName, result: "", reason: "", fixes: [])
-        let s: PolicyContext, t: PolicyContext
-        do {
-            s = try policy.resolve(r.source)
-            t = try policy.resolve(r.target)
-        } catch let err as PolicyFormatError {
-            e.result = "INVALID"
-            e.reason = "\(err.section): \(err.found); this policy is not the one that logged the denial"
-            return e
-        } catch {
-            e.result = "INVALID"
-            e.reason = "\(error)"
-            return e
-        }
-        let c = policy.check(source: s, target: t, class: r.tclass, permissions: r.permissions)
-        e.result = c.result.rawValue
-        let file = r.objectName ?? "FILE"
-        let denied = c.permissions.filter { !$0.allowed }.map(\.permission)
-        switch c.result {
-        case .allow:
-            e.reason = "this policy allows it now; the denial came from another policy or other boolean values"
-        case .boolean:
-            e.reason = "no allow rule grants it now, but a boolean enables one"
-            e.fixes = c.booleans.map { "setsebool -P \($0.name) \($0.value ? "on" : "off")" }
-        case .teRule, .dontaudit:
-            e.reason = "no allow rule grants \(r.source.type) { \(denied.joined(separator: " ")) } on \(r.target.type):\(r.tclass)"
-                + (c.result == .dontaudit ? " (a dontaudit rule hides it from the log)" : "")
-            if r.target.role == "object_r", let better = relabelTarget(c, s: s, t: t, policy: policy) {
-                e.fixes = ["chcon -t \(better) \(file)"]
-            } else {
-                e.fixes = ["the policy needs: allow \(r.source.type) \(r.target.type):\(r.tclass) { \(denied.joined(separator: " ")) };"]
-            }
-        case .constraint:
-            let mls = c.constraints.contains(where: \.isMLS)
-            if mls, let sl = r.source.range, let tl = r.target.range, !sl.high.dominates(tl.low) || !sl.high.dominates(tl.high) {
-                e.reason = "the MCS categories differ: this process may not touch another VM's files "
-                    + "(\(sl) does not dominate \(tl))"
-                e.fixes = ["give the file the VM's own level (\(sl.low)) if it belongs to this VM, or share it read-only with "
-                           + "virt_content_t:s0; never give one VM another VM's categories"]
-            } else {
-                e.reason = "a constraint forbids it"
-            }
-            e.fixes += c.constraints.map { "constraint: \($0.text)" + ($0.failedTerms.isEmpty ? "" : " (false: \($0.failedTerms.joined(separator: ", ")))") }
-        case .rbac:
-            e.reason = "role \(r.source.role) may not change to role \(r.target.role)"
-            e.fixes = ["the policy needs: allow \(r.source.role) \(r.target.role);"]
-        case .bounds:
-            e.reason = "the type's typebounds parent lacks these permissions"
-            for v in c.permissions {
-                if case .bounds(let b) = v.reason { e.fixes = ["grant them to the bounding type \(b) first"]; break }
+    /// `--vm NAME`: the VM's denials from the audit input and svirt's Landlock records.
+    func explainVM(_ name: String) throws {
+        let env = try HostEnvironment(stateDirectory: options.global.stateDir, selinuxRoot: options.global.selinuxRoot)
+        let store = try BooleanStore(environment: env, registry: try env.openRegistry())
+        var policy: PolicyDatabase
+        var policySource: String
+        if options.policy != nil {
+            (policy, policySource) = try options.load()
+        } else {
+            policy = try store.effectivePolicy()
+            policySource = store.policySource
+            let overrides = try options.parsedBooleans()
+            if !overrides.isEmpty {
+                do { policy = try policy.settingBooleans(overrides) } catch let e as PolicyFormatError {
+                    throw ValidationError("\(e.section): \(e.found)")
+                }
             }
         }
-        return e
+        var auditText: String?
+        var auditSource: String?
+        var notes: [String] = []
+        switch file {
+        case "-"?:
+            auditText = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            auditSource = "standard input"
+        case let path?:
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read '\(path)': no such file or not readable; give an audit log such as "
+                                      + "\(VMDenials.auditLog), or '-' for ausearch output on standard input")
+            }
+            auditText = String(decoding: data, as: UTF8.self)
+            auditSource = "audit log \(path)"
+        case nil:
+            if let data = FileManager.default.contents(atPath: VMDenials.auditLog) {
+                auditText = String(decoding: data, as: UTF8.self)
+                auditSource = "audit log \(VMDenials.auditLog)"
+            } else {
+                notes.append("\(VMDenials.auditLog) does not exist (no auditd); pipe ausearch output with '-' or name a log file")
+            }
+        }
+        var report = try VMDenials(environment: env, registry: store.registry, policy: policy, policySource: policySource)
+            .collect(vm: name, auditText: auditText, auditSource: auditSource)
+        report.notes = notes + report.notes
+        if json {
+            try printJSON(report)
+            return
+        }
+        let id = report.identity
+        print("policy: \(report.policy)")
+        print("VM '\(name)': labels \(id.contexts.isEmpty ? "none yet" : id.contexts.joined(separator: ", "))"
+              + "; QEMU pids \(id.pids.isEmpty ? "none recorded" : id.pids.map(String.init).joined(separator: ", "))")
+        print("read: \(report.sources.joined(separator: "; "))")
+        for n in report.notes { print("note: \(n)") }
+        if report.denials.isEmpty {
+            print("")
+            print("no denials found for '\(name)'")
+        }
+        for d in report.denials {
+            let e = d.explanation
+            print("")
+            if d.origin == "audit" {
+                print("audit line \(d.line ?? 0)\(d.time.map { " (\($0))" } ?? ""): denied { \(e.permissions.joined(separator: " ")) } "
+                      + "scontext=\(e.source) tcontext=\(e.target) tclass=\(e.tclass)")
+                print("  \(e.result): \(e.reason)")
+            } else {
+                print("landlock refusal: \(d.text)")
+                if let rule = d.landlockRule { print("  Landlock: \(rule)") }
+                print("  SELinux would decide \(e.result) for { \(e.permissions.joined(separator: " ")) } on \(e.target.isEmpty ? "it" : e.target):\(e.tclass): \(e.reason)")
+            }
+            for f in e.fixes { print("  fix: \(f)") }
+        }
     }
 
-    /// A type for the object that would allow the whole request, preferring the sVirt image types.
-    static func relabelTarget(_ c: AccessCheck, s: PolicyContext, t: PolicyContext, policy: PolicyDatabase) -> String? {
-        let preferred = ["svirt_image_t", "virt_content_t", "svirt_tmp_t", "svirt_home_t"]
-        let others = policy.types.filter { !$0.isAttribute }.map(\.name).sorted()
-        let perms = c.permissions.map(\.permission)
-        for name in preferred + others where name != t.context.type {
-            guard let alt = try? policy.resolve(t.context.with(type: name)) else { continue }
-            if policy.check(source: s, target: alt, class: c.tclass, permissions: perms).allowed { return name }
-        }
-        return nil
+    /// The reason and the fixes for one denial, with its line number.
+    static func explain(_ r: AVCRecord, line: Int, policy: PolicyDatabase) -> Explanation {
+        let e = policy.explain(denial: r)
+        return Explanation(line: line, permissions: e.permissions, source: e.source, target: e.target, tclass: e.tclass,
+                           object: e.object, result: e.result, reason: e.reason, fixes: e.fixes)
     }
 }

@@ -46,7 +46,14 @@ struct QEMUMonitorCommand: AsyncParsableCommand {
                     throw SVirtError(.launch, "cannot reach the monitor of '\(s.name)' at \(g.qmpSocket): \(error)")
                 }
                 defer { monitor.close() }
-                let reply = try monitor.send(try JSONValue.parse(Array(command.utf8)), timeout: .seconds(timeout))
+                let message = try JSONValue.parse(Array(command.utf8))
+                let reply = try monitor.send(message, timeout: .seconds(timeout))
+                if let desc = reply["error"]?["desc"]?.stringValue {
+                    // Under Landlock, svirt keeps what QEMU was refused, for 'svirt explain --vm'.
+                    let write = message["execute"]?.stringValue == "blockdev-add"
+                        ? !(message["arguments"]?["read-only"]?.boolValue ?? false) : nil
+                    LandlockDenialLog.record(desc, origin: "qmp", write: write, running: r, registry: ctx.local)
+                }
                 if pretty {
                     let data = try JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(reply.json.utf8)),
                                                           options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

@@ -25,6 +25,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             Policy.self,
             IsolationCheck.self,
             DenialExplain.self,
+            BooleansCommand.self,
             Xen.self,
             Demo.self,
             QEMUPaths.self,

@@ -78,6 +78,10 @@ extension DomainLifecycle {
         } catch {
             failures.append("restoring the labels of '\(row.name)': \(error)")
         }
+        // What Landlock refused QEMU, from its log, before the runtime directory goes.
+        for d in LandlockDenialLog.live(row) {
+            LandlockDenialLog.record(d.message, origin: d.origin, running: row, registry: local)
+        }
         if let dir = row.runtimeDirectory { RuntimeDirectory(path: dir).remove() }
         do { try local.removeRunning(name: row.name) } catch { failures.append("removing the running record: \(error)") }
         let vanished = row.details.transient || ((try? local.definedDomain(named: row.name)) ?? nil) == nil

@@ -211,6 +211,8 @@ public final class DomainLifecycle {
             return try await startClaimed(domain, options: options, mechanism: mechanism, user: user, row: &row,
                                           progress: &progress)
         } catch {
+            // QEMU's own words on what Landlock refused it, before the runtime directory goes.
+            LandlockDenialLog.record("\(error)", origin: "start", running: row, registry: local)
             let problems = await undoStart(domain, row: row, progress: progress)
             try? local.log(domain: domain.name, kind: "start-failed", message: "\(error)")
             if problems.isEmpty { throw error }
@@ -301,6 +303,7 @@ public final class DomainLifecycle {
                                       checkSystem: emulator != nil, entrypoint: program, warnings: &warnings, notes: &notes)
         row.mechanism = mechanism.rawValue
         row.details.confinement = confinement.mode
+        row.details.landlockRules = launch.landlock?.pathRules.map(LandlockRuleRecord.init)
         if case .unconfined(let why) = confinement { row.details.unconfinedReason = why }
         row.details.notes = notes
         try local.updateRunning(row)

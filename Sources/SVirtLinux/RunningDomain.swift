@@ -32,6 +32,8 @@ public struct RunningDomain: Sendable, Hashable {
         public var standIn: Bool
         /// Things the user was told at start (policy fallbacks, warnings), shown by `dominfo`.
         public var notes: [String]
+        /// The path rules of its Landlock ruleset (Landlock confinement only), to explain what Landlock refused.
+        public var landlockRules: [LandlockRuleRecord]?
 
         public init(qmpSocket: String? = nil, logFile: String? = nil, emulator: String? = nil, transient: Bool = false,
                     confinement: String? = nil, unconfinedReason: String? = nil, user: GuestUser? = nil,

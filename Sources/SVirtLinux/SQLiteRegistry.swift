@@ -305,12 +305,12 @@ public final class SQLiteRegistry: LevelRegistry {
         try transaction { db in try logEvent(db, domain: domain, kind: kind, message: message) }
     }
 
-    /// The newest events, oldest first.
-    public func events(domain: String? = nil, limit: Int = 100) throws -> [(at: Double, domain: String?, kind: String, message: String)] {
+    /// The newest events (of one domain, of one kind, when given), oldest first.
+    public func events(domain: String? = nil, kind: String? = nil, limit: Int = 100) throws -> [(at: Double, domain: String?, kind: String, message: String)] {
         try transaction { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM event WHERE (? IS NULL OR domain = ?) ORDER BY id DESC LIMIT ?",
-                arguments: [domain, domain, limit])
+                db, sql: "SELECT * FROM event WHERE (? IS NULL OR domain = ?) AND (? IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?",
+                arguments: [domain, domain, kind, kind, limit])
             return rows.reversed().map { ($0["at"], $0["domain"], $0["kind"], $0["message"]) }
         }
     }
