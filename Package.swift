@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "SVirtConsole",
             dependencies: [
-                "SELinux", "SVirt", "SVirtLinux",
+                "SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict),

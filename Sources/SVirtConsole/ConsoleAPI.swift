@@ -104,8 +104,12 @@ enum ConsoleAPI {
             return ConsoleResponse.json(try await backend.define(xml: text, source: "the request body"), status: .created)
         case .host:
             return ConsoleResponse.json(try backend.host())
-        case .matrix, .booleans, .denials:
-            throw ConsoleFailure(.notImplemented, "\(route.operation.rawValue) is not available in this build")
+        case .matrix:
+            return ConsoleResponse.json(try await backend.matrix())
+        case .booleans:
+            return ConsoleResponse.json(try await backend.booleans())
+        case .denials:
+            return ConsoleResponse.json(try await backend.denials(try name()))
         case .openapi:
             return ConsoleResponse.raw(.ok, "application/json", OpenAPIDocument.json(server: server))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import SELinux
+import SELinuxPolicy
 import SVirt
 import SVirtLinux
 
@@ -128,5 +129,60 @@ public struct ConsoleBackend: Sendable {
 
     public func host() throws -> HostReport {
         try HostReport.gather(environment: environment)
+    }
+
+    /// The isolation matrix of every VM, running or defined (`svirt check --all`): the host's policy, with svirt's
+    /// boolean store where SELinux is off.
+    public func matrix() async throws -> IsolationMatrix {
+        let checker = try environment.selinux().accessChecker()
+        return try await with { lifecycle in
+            var settings: [String: Bool] = [:]
+            if lifecycle.probe.selinux() == .disabled {
+                settings = try lifecycle.local.booleanSettings().filter { try checker.definesBoolean($0.key) }
+            }
+            return try await lifecycle.isolationMatrix(names: [], checker: checker, booleans: settings, policySource: checker.source)
+        }
+    }
+
+    /// The virt booleans with their values and what each changes for the defined VMs (`svirt booleans`).
+    public struct BooleansReport: Sendable, Codable {
+        /// True: the kernel's booleans decide; false: svirt's boolean store does.
+        public var selinuxEnabled: Bool
+        public var policy: String
+        public var booleans: [VirtBoolean]
+        public var warnings: [String]
+    }
+
+    public func booleans() async throws -> BooleansReport {
+        try await with { lifecycle in
+            let store = try BooleanStore(environment: environment, registry: lifecycle.local)
+            let needs = try DomainAccessNeeds(environment: environment, registry: lifecycle.local, policy: store.policy).all()
+            let list = try store.list(effectsFor: needs.needs.keys.sorted().flatMap { needs.needs[$0] ?? [] })
+            return BooleansReport(selinuxEnabled: store.selinuxEnabled, policy: store.policySource, booleans: list,
+                                  warnings: needs.warnings)
+        }
+    }
+
+    /// The denials that concern one VM, explained (`svirt explain --vm NAME`): the audit log where one exists, and
+    /// the Landlock refusals svirt recorded.
+    public func denials(_ name: String) async throws -> VMDenialReport {
+        try await with { lifecycle in
+            let s = try lifecycle.status(of: name)
+            let store = try BooleanStore(environment: environment, registry: lifecycle.local)
+            var auditText: String?
+            var auditSource: String?
+            var notes: [String] = []
+            if let data = FileManager.default.contents(atPath: VMDenials.auditLog) {
+                auditText = String(decoding: data, as: UTF8.self)
+                auditSource = "audit log \(VMDenials.auditLog)"
+            } else {
+                notes.append("\(VMDenials.auditLog) does not exist (no auditd): only svirt's Landlock records were read")
+            }
+            var report = try VMDenials(environment: environment, registry: lifecycle.local, policy: try store.effectivePolicy(),
+                                       policySource: store.policySource)
+                .collect(vm: s.name, auditText: auditText, auditSource: auditSource)
+            report.notes = notes + report.notes
+            return report
+        }
     }
 }

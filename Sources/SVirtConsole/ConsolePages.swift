@@ -20,7 +20,7 @@ enum ConsolePages {
         router.get("/define") { _, _ in await page { definePage(server, xml: "", error: nil) } }
         router.post("/define") { request, _ in await page { try await defineSubmit(server, request) } }
         router.get("/matrix") { _, _ in await page { try await matrixPage(server) } }
-        router.get("/host") { _, _ in await page { try hostPage(server) } }
+        router.get("/host") { _, _ in await page { try await hostPage(server) } }
         router.get("/login") { _, _ in await page { loginPage(server, error: nil) } }
         router.post("/login") { request, _ in await page { try await loginSubmit(server, request) } }
     }
@@ -105,13 +105,27 @@ enum ConsolePages {
                 [HTML.escape($0.resource), code($0.path), code($0.label), code($0.runningLabel), HTML.escape($0.owner ?? "–")]
             }, id: "resources")
         }
-        body += "<h2>Denials</h2>" + denialsSection(server, d)
+        body += "<h2>Denials, explained</h2>" + (await denialsSection(server, d))
         body += "<h2>\(d.state == "shut off" ? "XML (definition)" : "Live XML")</h2><pre id=\"xml\">\(HTML.escape(p.xml))</pre>"
         return ConsoleResponse.html(.ok, HTML.page(title: d.name, body: body))
     }
 
-    static func denialsSection(_ server: ConsoleServer, _ d: DomainLifecycle.Summary) -> String {
-        "<p>Collecting this VM's denials is not available in this build.</p>"
+    static func denialsSection(_ server: ConsoleServer, _ d: DomainLifecycle.Summary) async -> String {
+        let report: VMDenialReport
+        do { report = try await server.backend.denials(d.name) } catch {
+            return "<p class=\"error\">The denials could not be collected: \(HTML.escape(ConsoleFailure(error).message))</p>"
+        }
+        var s = "<p>Read: \(HTML.escape(report.sources.joined(separator: "; "))). Policy: \(code(report.policy)).</p>"
+        if !report.notes.isEmpty { s += "<ul>" + report.notes.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>" }
+        if report.denials.isEmpty { return s + "<p id=\"no-denials\">No denials concern this VM.</p>" }
+        s += HTML.table(["Origin", "Time", "Access", "Result", "Why", "Fix"], report.denials.map { den in
+            let e = den.explanation
+            var access = "\(code(e.source)) → \(code(e.target)) \(HTML.escape(e.tclass)) { \(HTML.escape(e.permissions.joined(separator: " "))) }"
+            if let object = den.path ?? e.object { access += "<br>\(code(object))" }
+            return [HTML.escape(den.origin), HTML.escape(den.time ?? "–"), "<span title=\"\(HTML.escape(den.text))\">\(access)</span>",
+                    HTML.escape(e.result), HTML.escape(e.reason), e.fixes.map(code).joined(separator: "<br>")]
+        }, id: "denials")
+        return s
     }
 
     static func vmAction(_ server: ConsoleServer, _ request: Request, _ name: String, _ action: String) async throws -> Response {
@@ -152,11 +166,24 @@ enum ConsolePages {
     // MARK: Matrix and host
 
     static func matrixPage(_ server: ConsoleServer) async throws -> Response {
-        let body = "<h1>Isolation matrix</h1><p>The isolation matrix is not available in this build.</p>"
+        let m = try await server.backend.matrix()
+        var body = "<h1>Isolation matrix</h1><p>Who can touch what, decided by " + code(m.policy) + " one permission at a time "
+            + "(the same as <code>svirt check --all</code>). Hover a cell for its permissions and reasons.</p>"
+        if m.machines.isEmpty {
+            body += "<p>No VMs are defined.</p>"
+        } else {
+            body += m.htmlFragment()
+        }
+        if !m.findings.isEmpty {
+            body += "<h2>Findings</h2>" + HTML.table(["Severity", "Finding"], m.findings.map {
+                ["<strong>\(HTML.escape($0.severity.rawValue))</strong>", HTML.escape($0.message)]
+            }, id: "findings")
+        }
+        if !m.warnings.isEmpty { body += "<ul>" + m.warnings.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>" }
         return ConsoleResponse.html(.ok, HTML.page(title: "Isolation matrix", body: body))
     }
 
-    static func hostPage(_ server: ConsoleServer) throws -> Response {
+    static func hostPage(_ server: ConsoleServer) async throws -> Response {
         let r = try server.backend.host()
         var body = "<h1>Host</h1>"
         body += HTML.table(["", ""], [
@@ -176,12 +203,25 @@ enum ConsolePages {
         body += "<h2>Contexts svirt labels with</h2>"
         body += HTML.table(["Role", "Context", "From"], r.contexts.map { [HTML.escape($0.role), code($0.context), HTML.escape($0.source)] }, id: "contexts")
         if !r.notes.isEmpty { body += "<ul>" + r.notes.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>" }
-        body += "<h2>Booleans</h2>" + booleansSection(server)
+        body += "<h2>Booleans</h2>" + (await booleansSection(server))
         return ConsoleResponse.html(.ok, HTML.page(title: "Host", body: body))
     }
 
-    static func booleansSection(_ server: ConsoleServer) -> String {
-        "<p>The boolean store is not available in this build.</p>"
+    static func booleansSection(_ server: ConsoleServer) async -> String {
+        let r: ConsoleBackend.BooleansReport
+        do { r = try await server.backend.booleans() } catch {
+            return "<p class=\"error\">The booleans could not be read: \(HTML.escape(ConsoleFailure(error).message))</p>"
+        }
+        var s = "<p>" + (r.selinuxEnabled ? "SELinux is on: the kernel's booleans decide (svirt does not change them; use setsebool -P)."
+                                          : "SELinux is off: svirt's boolean store decides (<code>svirt booleans NAME=on|off</code>).")
+            + " Policy: \(code(r.policy)).</p>"
+        s += HTML.table(["Boolean", "Value", "Default", "From", "Defined by", "What it changes for the VMs"], r.booleans.map { b in
+            [code(b.name), b.value ? "on" : "off", b.defaultValue ? "on" : "off", HTML.escape(b.origin.rawValue),
+             HTML.escape(b.policy == r.policy ? "host policy" : "built-in policy"),
+             b.effects.isEmpty ? "–" : b.effects.map { HTML.escape($0.summary) }.joined(separator: "<br>")]
+        }, id: "booleans")
+        if !r.warnings.isEmpty { s += "<ul>" + r.warnings.map { "<li>\(HTML.escape($0))</li>" }.joined() + "</ul>" }
+        return s
     }
 
     // MARK: Login (consoles that listen beyond loopback)
