@@ -81,6 +81,8 @@ let package = Package(
             dependencies: [
                 "SVirtConsole", "SVirtLinux", "SVirt", "SELinux",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(name: "SVirtClusterTests", dependencies: ["SVirtCluster", "SVirtLinux", "SVirt", "SELinux"], swiftSettings: strict),

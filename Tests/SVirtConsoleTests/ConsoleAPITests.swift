@@ -1,1 +1,200 @@
+import Foundation
+import Glibc
+import NIOHTTP1
+import SVirt
+import SVirtConsole
 import Testing
+
+/// The console's API and security over real HTTP, against the real `svirt serve` on a free port.
+@Suite("svirt serve: API and security", .serialized)
+struct ConsoleAPITests {
+    /// The CSRF token the VM list's forms carry.
+    func csrf(_ console: ConsoleProcess) async throws -> String {
+        let page = try await HTTP.request(.GET, console.base + "/define")
+        let marker = "name=\"csrf\" value=\""
+        let start = try #require(page.body.range(of: marker), "the define page has a CSRF field")
+        return String(page.body[start.upperBound...].prefix { $0 != "\"" })
+    }
+
+    @Test("the token file is made on first start with mode 0600 and 32 random bytes, kept across restarts, and refused when others can read it")
+    func tokenFile() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-token")
+        let first = try ConsoleProcess(state: dir.state)
+        let path = "\(dir.state)/console.token"
+        #expect(first.tokenFile == path)
+        var st = stat()
+        #expect(stat(path, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o600)
+        let token = first.token
+        #expect(token.count == 64 && token.allSatisfy(\.isHexDigit), "\(token)")
+        first.stop()
+
+        let second = try ConsoleProcess(state: dir.state)
+        #expect(second.token == token, "a restart keeps the token")
+        second.stop()
+
+        let other = "\(dir.path)/other.token"
+        let third = try ConsoleProcess(state: dir.state, extra: ["--token-file", other])
+        #expect(third.tokenFile == other)
+        #expect(third.token != token && third.token.count == 64)
+        #expect(stat(other, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        third.stop()
+
+        chmod(path, 0o644)
+        let r = try runSVirt(["serve", "--state-dir", dir.state, "--listen", "127.0.0.1:0"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("chmod 600 \(path)"), "\(r.stderr)")
+    }
+
+    @Test("state-changing API calls without the bearer token get 401, a wrong token 401, the right one passes; loopback reads need none")
+    func noToken() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-auth")
+        let console = try ConsoleProcess(state: dir.state)
+        let xml = Array(Scratch.xml("authvm", disk: "\(dir.path)/none.img").utf8)
+
+        let none = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [("Content-Type", "application/xml")], body: xml)
+        #expect(none.status == 401)
+        #expect(none.headers.first(name: "WWW-Authenticate")?.hasPrefix("Bearer") == true)
+        #expect(none.errorMessage?.contains("bearer token") == true, "\(none.body)")
+        for action in ["start", "shutdown", "destroy"] {
+            #expect(try await HTTP.request(.POST, console.base + "/api/v1/vms/authvm/\(action)").status == 401)
+        }
+        let wrong = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [("Authorization", "Bearer " + String(repeating: "0", count: 64))], body: xml)
+        #expect(wrong.status == 401)
+        #expect(try runSVirt(["list", "--all", "--json", "--state-dir", dir.state]).stdout.contains("authvm") == false,
+                "nothing was defined without the token")
+
+        let read = try await HTTP.request(.GET, console.base + "/api/v1/vms")
+        #expect(read.status == 200)
+
+        let right = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [("Authorization", "Bearer \(console.token)")], body: xml)
+        #expect(right.status == 201, "\(right.body)")
+        #expect(try dir.list()["authvm"]?["state"] as? String == "shut off", "the console's define shows in svirt list")
+    }
+
+    @Test("a form posted with another site's Origin gets 403, as does one without the CSRF token; a same-origin form passes both checks")
+    func wrongOrigin() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-origin")
+        let console = try ConsoleProcess(state: dir.state)
+        let token = try await csrf(console)
+        let form = Array("csrf=\(token)".utf8)
+        let type = ("Content-Type", "application/x-www-form-urlencoded")
+
+        let evil = try await HTTP.request(.POST, console.base + "/vms/vm1/start", headers: [type, ("Origin", "http://evil.example")], body: form)
+        #expect(evil.status == 403)
+        #expect(evil.body.contains("cross-origin request refused"), "\(evil.body)")
+        let evilReferer = try await HTTP.request(.POST, console.base + "/vms/vm1/start", headers: [type, ("Referer", "http://evil.example/x")], body: form)
+        #expect(evilReferer.status == 403)
+        let neither = try await HTTP.request(.POST, console.base + "/vms/vm1/start", headers: [type], body: form)
+        #expect(neither.status == 403)
+        let noCSRF = try await HTTP.request(.POST, console.base + "/vms/vm1/start", headers: [type, ("Origin", console.base)], body: Array("csrf=x".utf8))
+        #expect(noCSRF.status == 403)
+        #expect(noCSRF.body.contains("CSRF token"), "\(noCSRF.body)")
+        // Both checks pass: the request reaches the domain lookup.
+        let same = try await HTTP.request(.POST, console.base + "/vms/vm1/start", headers: [type, ("Origin", console.base)], body: form)
+        #expect(same.status == 404, "\(same.body)")
+        #expect(same.body.contains("failed to get domain"))
+    }
+
+    @Test("a body over 1 MiB gets 413, with a Content-Length and streamed without one")
+    func oversized() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-size")
+        let console = try ConsoleProcess(state: dir.state)
+        let auth = ("Authorization", "Bearer \(console.token)")
+        let big = Array(repeating: UInt8(ascii: " "), count: (1 << 20) + 1)
+        let r = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [auth], body: big)
+        #expect(r.status == 413)
+        #expect(r.errorMessage?.contains("1048576") == true, "\(r.body)")
+        let streamed = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [auth], body: big, streamed: true)
+        #expect(streamed.status == 413, "\(streamed.body)")
+        // Just under the limit is read (and then refused as XML).
+        let under = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [auth], body: Array(big.dropLast(2)))
+        #expect(under.status == 400)
+    }
+
+    @Test("malformed XML gets 400 with the message of svirt's XML reader, and a DOCTYPE is refused the same way",
+          arguments: ["<domain><name>x</nam></domain>", "<domain type='kvm'><name>x", "<!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/shadow'>]><domain>&e;</domain>", "not xml"])
+    func malformed(xml: String) async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-xml")
+        let console = try ConsoleProcess(state: dir.state)
+        let r = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [("Authorization", "Bearer \(console.token)")], body: Array(xml.utf8))
+        #expect(r.status == 400)
+        var expected = ""
+        do { _ = try DomainDefinition(xml: xml, source: "the request body") } catch let e as SVirtError { expected = e.message }
+        #expect(!expected.isEmpty)
+        #expect(r.errorMessage == expected)
+    }
+
+    @Test("listening beyond loopback, every request needs the token: API reads get 401, pages send to /login, the token signs in")
+    func nonLoopback() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-wide")
+        let console = try ConsoleProcess(state: dir.state, listen: "0.0.0.0:0")
+        #expect(try await HTTP.request(.GET, console.base + "/api/v1/vms").status == 401)
+        #expect(try await HTTP.request(.GET, console.base + "/api/v1/host").status == 401)
+        #expect(try await HTTP.request(.GET, console.base + "/api/v1/vms", headers: [("Authorization", "Bearer \(console.token)")]).status == 200)
+        let page = try await HTTP.request(.GET, console.base + "/")
+        #expect(page.status == 303)
+        #expect(page.headers.first(name: "Location") == "/login")
+        let login = try await HTTP.request(.GET, console.base + "/login")
+        let csrfStart = try #require(login.body.range(of: "name=\"csrf\" value=\""))
+        let csrf = String(login.body[csrfStart.upperBound...].prefix { $0 != "\"" })
+        let type = ("Content-Type", "application/x-www-form-urlencoded")
+        let bad = try await HTTP.request(.POST, console.base + "/login", headers: [type, ("Origin", console.base)], body: Array("csrf=\(csrf)&token=nope".utf8))
+        #expect(bad.status == 401)
+        let good = try await HTTP.request(.POST, console.base + "/login", headers: [type, ("Origin", console.base)],
+                                          body: Array("csrf=\(csrf)&token=\(console.token)".utf8))
+        #expect(good.status == 303)
+        let cookie = try #require(good.headers.first(name: "Set-Cookie")?.split(separator: ";").first.map(String.init))
+        #expect(good.headers.first(name: "Set-Cookie")?.contains("HttpOnly") == true)
+        let signedIn = try await HTTP.request(.GET, console.base + "/", headers: [("Cookie", cookie)])
+        #expect(signedIn.status == 200)
+        #expect(signedIn.body.contains("Virtual machines"))
+        // The page cookie is not an API credential for changes.
+        #expect(try await HTTP.request(.POST, console.base + "/api/v1/vms/x/destroy", headers: [("Cookie", cookie)]).status == 401)
+    }
+
+    @Test("a loopback console refuses a Host that is not a loopback name (DNS rebinding)")
+    func rebinding() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-host")
+        let console = try ConsoleProcess(state: dir.state)
+        let r = try await HTTP.request(.GET, console.base + "/api/v1/vms", headers: [("Host", "rebind.example:\(console.port)")])
+        #expect(r.status == 403)
+        #expect(try await HTTP.request(.GET, console.base + "/", headers: [("Host", "localhost:\(console.port)")]).status == 200)
+    }
+
+    @Test("the OpenAPI document lists every API route, and each listed route answers")
+    func openAPI() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-openapi")
+        let console = try ConsoleProcess(state: dir.state)
+        let r = try await HTTP.request(.GET, console.base + "/api/v1/openapi.json")
+        #expect(r.status == 200)
+        let doc = try #require(r.json as? [String: Any])
+        #expect((doc["openapi"] as? String)?.hasPrefix("3.") == true)
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        var operations: [String] = []
+        for (path, methods) in paths { for m in methods.keys { operations.append("\(m.uppercased()) \(path)") } }
+        #expect(Set(operations) == [
+            "GET /vms", "POST /vms", "GET /vms/{name}", "GET /vms/{name}/labels", "GET /vms/{name}/xml",
+            "POST /vms/{name}/start", "POST /vms/{name}/shutdown", "POST /vms/{name}/destroy", "GET /vms/{name}/denials",
+            "GET /matrix", "GET /host", "GET /booleans", "GET /openapi.json",
+        ])
+        // Every listed route exists: a missing domain is a 404 from the handler (JSON), never the router's.
+        let auth = ("Authorization", "Bearer \(console.token)")
+        for op in operations {
+            let parts = op.split(separator: " ")
+            let url = console.base + "/api/v1" + parts[1].replacingOccurrences(of: "{name}", with: "nosuchvm")
+            let answer = try await HTTP.request(parts[0] == "GET" ? .GET : .POST, url, headers: [auth],
+                                                body: op == "POST /vms" ? Array("<x/>".utf8) : nil)
+            #expect(answer.errorMessage != nil || answer.status == 200, "\(op): \(answer.status) \(answer.body.prefix(200))")
+            #expect(answer.status != 405)
+        }
+    }
+}
