@@ -1,20 +1,14 @@
 import Foundation
 import Glibc
 import SVirtLinux
+import SVirtTestSupport
 import Testing
 
-/// Where test artefacts go: `<package>/.build/test-artifacts`, else /tmp.
-func artifactDirectory() -> String {
-    var url = URL(fileURLWithPath: svirtBinary)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if url.lastPathComponent == ".build" {
-            let dir = url.appendingPathComponent("test-artifacts").path
-            if (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil { return dir }
-            break
-        }
-    }
-    return NSTemporaryDirectory()
+/// Where test artefacts go: `<repository>/.build/test-artifacts`.
+func artifactDirectory() throws -> String {
+    let dir = "\(repositoryRoot)/.build/test-artifacts"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
 }
 
 let hasQEMU = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64")
@@ -64,7 +58,7 @@ struct ConsoleBrowserTests {
         // The screenshot of the VM list is kept.
         let png = try browser.screenshot()
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
-        let artefact = "\(artifactDirectory())/console-vm-list.png"
+        let artefact = "\(try artifactDirectory())/console-vm-list.png"
         try png.write(to: URL(fileURLWithPath: artefact))
         print("screenshot of the VM list: \(artefact)")
 

@@ -4,6 +4,7 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 import SVirtLinux
+import SVirtTestSupport
 import Testing
 
 let isRoot = getuid() == 0
@@ -18,15 +19,13 @@ func requireSVirt() throws {
     try #require(FileManager.default.isExecutableFile(atPath: svirtBinary), "build svirt first (swift build): \(svirtBinary)")
 }
 
-/// A fresh directory under /tmp that the unprivileged QEMU user can search, removed on deinit.
+/// A fresh scratch directory that the unprivileged QEMU user can search, removed on deinit.
 final class Scratch: Sendable {
     let path: String
     var state: String { "\(path)/state" }
 
     init(_ prefix: String) throws {
-        var t = Array("/tmp/\(prefix).XXXXXX".utf8CString)
-        guard let p = mkdtemp(&t) else { throw POSIXError(.EIO) }
-        path = String(cString: p)
+        path = try temporaryDirectory(prefix: prefix)
         chmod(path, 0o755)
         try FileManager.default.createDirectory(atPath: "\(path)/state", withIntermediateDirectories: true)
     }
