@@ -103,7 +103,7 @@ enum ConsoleAPI {
             }
             return ConsoleResponse.json(try await backend.define(xml: text, source: "the request body"), status: .created)
         case .host:
-            return ConsoleResponse.json(try backend.host())
+            return ConsoleResponse.json(try await backend.host())
         case .matrix:
             return ConsoleResponse.json(try await backend.matrix())
         case .booleans:

@@ -35,16 +35,19 @@ public struct ConsoleBackend: Sendable {
     }
 
     /// Opens, reconciles (a VM whose QEMU is gone is shut off first, as every command does), runs `body`, closes.
+    /// The work runs on the console's own threads (`ConsoleWorkers`), since the lifecycle blocks.
     public func with<T: Sendable>(_ body: (DomainLifecycle) async throws -> T) async throws -> T {
-        let session = try await open()
-        do {
-            _ = await session.lifecycle.reconcile()
-            let result = try await body(session.lifecycle)
-            await session.close()
-            return result
-        } catch {
-            await session.close()
-            throw error
+        try await withTaskExecutorPreference(ConsoleWorkers.shared) {
+            let session = try await open()
+            do {
+                _ = await session.lifecycle.reconcile()
+                let result = try await body(session.lifecycle)
+                await session.close()
+                return result
+            } catch {
+                await session.close()
+                throw error
+            }
         }
     }
 
@@ -127,8 +130,9 @@ public struct ConsoleBackend: Sendable {
         }
     }
 
-    public func host() throws -> HostReport {
-        try HostReport.gather(environment: environment)
+    public func host() async throws -> HostReport {
+        let env = environment
+        return try await withTaskExecutorPreference(ConsoleWorkers.shared) { try HostReport.gather(environment: env) }
     }
 
     /// The isolation matrix of every VM, running or defined (`svirt check --all`): the host's policy, with svirt's

@@ -184,7 +184,7 @@ enum ConsolePages {
     }
 
     static func hostPage(_ server: ConsoleServer) async throws -> Response {
-        let r = try server.backend.host()
+        let r = try await server.backend.host()
         var body = "<h1>Host</h1>"
         body += HTML.table(["", ""], [
             ["SELinux", "\(HTML.escape(r.selinux)) (\(HTML.escape(r.selinuxDetail)))"],

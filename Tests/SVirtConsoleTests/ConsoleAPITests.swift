@@ -198,3 +198,47 @@ struct ConsoleAPITests {
         }
     }
 }
+
+@Suite("svirt serve: the lifecycle over the API", .serialized, .enabled(if: getuid() == 0, "needs root"))
+struct ConsoleLifecycleAPITests {
+    @Test("slow shutdowns (guests that ignore the power button) do not hold the console: a read sent after them is answered first")
+    func slowShutdowns() async throws {
+        try requireSVirt()
+        try #require(hasQEMU, "a guest with no OS that ignores ACPI needs QEMU (CI installs qemu-system-x86)")
+        let dir = try Scratch("svirt-console-slow")
+        let names = ["slow1", "slow2", "slow3"]
+        for n in names { try dir.define(n, disk: try dir.image("\(n).img")) }
+        let console = try ConsoleProcess(state: dir.state)
+        let auth = ("Authorization", "Bearer \(console.token)")
+        for n in names {
+            let r = try await HTTP.request(.POST, console.base + "/api/v1/vms/\(n)/start", headers: [auth])
+            try #require(r.status == 200, "\(r.body)")
+        }
+        #expect(Set(try dir.list().filter { $0.value["state"] as? String == "running" }.keys) == Set(names))
+
+        let clock = ContinuousClock()
+        let results = try await withThrowingTaskGroup(of: (String, ContinuousClock.Instant, Int).self) { group in
+            for n in names {
+                group.addTask {
+                    let r = try await HTTP.request(.POST, console.base + "/api/v1/vms/\(n)/shutdown?timeout=4", headers: [auth])
+                    return (n, clock.now, r.status)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(500))
+                let r = try await HTTP.request(.GET, console.base + "/api/v1/vms")
+                return ("read", clock.now, r.status)
+            }
+            var out: [(String, ContinuousClock.Instant, Int)] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+        let read = try #require(results.first { $0.0 == "read" })
+        #expect(read.2 == 200)
+        for r in results where r.0 != "read" {
+            #expect(r.2 == 200)
+            #expect(read.1 < r.1, "the read was answered before the shutdown of \(r.0) ended")
+        }
+        #expect(try dir.list().values.allSatisfy { $0["state"] as? String == "shut off" }, "every guest was destroyed after the timeout")
+    }
+}

@@ -11,7 +11,7 @@ func artifactDirectory() throws -> String {
     return dir
 }
 
-let hasQEMU = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64")
+let hasQEMU: Bool = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64")
 
 @Suite("svirt serve in a real browser", .serialized, .enabled(if: getuid() == 0, "needs root"),
        .enabled(if: HeadlessChromium.executable != nil, "chromium is not installed (CI installs it)"))
