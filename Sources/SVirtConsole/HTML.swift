@@ -19,8 +19,7 @@ enum HTML {
 
     /// A path segment for a VM name in a link or form action.
     static func pathSegment(_ s: String) -> String {
-        var allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~".unicodeScalars)
-        allowed.remove("/")
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~".unicodeScalars)
         var out = ""
         for b in s.utf8 {
             let scalar = Unicode.Scalar(b)
@@ -35,7 +34,7 @@ enum HTML {
         header strong{margin-right:2em}main{padding:1em 1.2em}
         table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
         th{background:#eef}code,pre,.label{font-family:ui-monospace,monospace;font-size:.92em}
-        pre{background:#f0f0f0;padding:.8em;overflow:auto;max-width:100%}
+        pre{background:#f0f0f0;padding:.8em;overflow:auto;max-width:100%;white-space:pre-wrap;word-break:break-all}
         form.inline{display:inline}button{margin:0 .2em}.error{color:#a00}.notice{color:#060}
         .state-running{color:#060;font-weight:bold}.state-shut{color:#777}
         td.allow{background:#f4c7c3}td.deny{background:#c8e6c9}td.info{background:#fff3c4}
@@ -55,9 +54,11 @@ enum HTML {
 
     /// A table with escaped header cells; `rows` hold HTML already.
     static func table(_ header: [String], _ rows: [[String]], id: String? = nil) -> String {
-        var s = "<table\(id.map { " id=\"\(escape($0))\"" } ?? "")><thead><tr>"
-        for h in header { s += "<th>\(escape(h))</th>" }
-        s += "</tr></thead><tbody>"
+        var s = "<table\(id.map { " id=\"\(escape($0))\"" } ?? "")>"
+        if header.contains(where: { !$0.isEmpty }) {
+            s += "<thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead>"
+        }
+        s += "<tbody>"
         for r in rows { s += "<tr>" + r.map { "<td>\($0)</td>" }.joined() + "</tr>" }
         return s + "</tbody></table>"
     }

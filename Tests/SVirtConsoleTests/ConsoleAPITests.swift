@@ -241,4 +241,54 @@ struct ConsoleLifecycleAPITests {
         }
         #expect(try dir.list().values.allSatisfy { $0["state"] as? String == "shut off" }, "every guest was destroyed after the timeout")
     }
+
+    @Test("every read of the API answers what the matching svirt command prints: list, labels, XML, host, booleans, matrix, denials")
+    func sameAsCLI() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-same")
+        try dir.define("runvm", disk: try dir.image("run.img"))
+        try dir.define("offvm", disk: try dir.image("off.img"))
+        let started = try runSVirt(["start", "runvm", "--state-dir", dir.state] + (hasQEMU ? [] : ["--stand-in"]))
+        try #require(started.status == 0, "\(started.stderr)")
+        let console = try ConsoleProcess(state: dir.state)
+        /// `extract` takes the part of the API's answer the CLI prints; `normalize` drops what may differ on both.
+        func same(_ api: String, _ cli: [String], extract: ((Any) -> Any?)? = nil, normalize: ((Any) -> Any)? = nil) async throws {
+            let a = try await HTTP.request(.GET, console.base + "/api/v1" + api)
+            #expect(a.status == 200, "\(api): \(a.body.prefix(300))")
+            let c = try runSVirt(cli + ["--state-dir", dir.state])
+            #expect(c.status == 0 || cli[0] == "check", "\(cli): \(c.stderr)")
+            let cliText = c.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if extract != nil || normalize != nil {
+                let n = normalize ?? { $0 }
+                let apiValue = n(try #require(a.json.flatMap(extract ?? { $0 }), "\(api) has the part the CLI prints"))
+                let cliValue = n(try JSONSerialization.jsonObject(with: Data(cliText.utf8)))
+                func canonical(_ v: Any) throws -> String {
+                    String(decoding: try JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]), as: UTF8.self)
+                }
+                #expect(try canonical(apiValue) == canonical(cliValue), "\(api) against svirt \(cli.joined(separator: " "))")
+            } else {
+                #expect(a.body.trimmingCharacters(in: .whitespacesAndNewlines) == cliText, "\(api) against svirt \(cli.joined(separator: " "))")
+            }
+        }
+        try await same("/vms", ["list", "--all", "--json"])
+        try await same("/vms/runvm/labels", ["labels", "runvm", "--json"])
+        try await same("/vms/offvm/labels", ["labels", "offvm", "--json"])
+        try await same("/vms/runvm/xml", ["dumpxml", "runvm"])
+        try await same("/host", ["host", "--json"])
+        try await same("/booleans", ["booleans", "--json"], extract: { ($0 as? [String: Any])?["booleans"] })
+        try await same("/matrix", ["check", "--all", "--json"])
+        // The notes differ in their advice (the CLI's names its arguments); the denials and sources do not.
+        try await same("/vms/runvm/denials", ["explain", "--vm", "runvm", "--json"], normalize: {
+            var d = $0 as? [String: Any] ?? [:]
+            d["notes"] = nil
+            return d
+        })
+        let page = try await HTTP.request(.GET, console.base + "/vms/runvm")
+        #expect(page.status == 200)
+        let labels = try runSVirt(["labels", "runvm", "--state-dir", dir.state]).stdout
+        let imageLabel = try #require(labels.split(separator: " ").first.map(String.init))
+        #expect(page.body.contains("<code>\(imageLabel)</code>"), "the VM page shows the image's current label")
+        #expect(page.body.contains("id=\"denials\"") || page.body.contains("id=\"no-denials\""))
+        #expect(try runSVirt(["destroy", "runvm", "--state-dir", dir.state]).status == 0)
+    }
 }
