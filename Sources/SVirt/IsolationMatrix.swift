@@ -268,8 +268,8 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     // MARK: Building
 
     /// Levels for defined dynamic VMs, as a fresh start could give them, chosen deterministically: in name order,
-    /// each gets the lowest-ranked pair of the pool that is not comparable with a `taken` level (held levels,
-    /// running VMs' levels, static levels) or with a level given before it. A start picks a random free pair, so
+    /// each gets the lowest-ranked pair of the pool that is not comparable with a `taken` level (the levels a start
+    /// would avoid: reservations and running VMs' levels) or with a level given before it. A start picks a random free pair, so
     /// the level differs, but it is, like these, free and incomparable with every other VM's level.
     public static func plannedLevels(for names: [String], pool: CategoryPool, taken: [SecurityLevel]) -> [String: SecurityLevel] {
         var out: [String: SecurityLevel] = [:]

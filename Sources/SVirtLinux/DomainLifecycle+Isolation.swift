@@ -4,7 +4,9 @@ import SVirt
 extension DomainLifecycle {
     /// The VMs `svirt check` looks at, with their labels and plans: running VMs with the labels of their live
     /// XML, defined ones with the labels a start would give them (a dynamic VM gets a level from
-    /// `IsolationMatrix.plannedLevels`, chosen among the levels no VM holds). `names` empty means every VM;
+    /// `IsolationMatrix.plannedLevels`, chosen as a start chooses: among the pairs no reservation and no running VM
+    /// blocks; a defined static VM's level blocks nothing until it runs, so it can dominate a planned level, and
+    /// the check then says so). `names` empty means every VM;
     /// an unknown name is `.notFound`. Missing images are warnings, not errors.
     public func isolationSubjects(names: [String] = []) async throws -> (subjects: [IsolationMatrix.Subject], warnings: [String]) {
         let running = try local.runningDomains()
@@ -49,7 +51,6 @@ extension DomainLifecycle {
         let pool = driver.generator.pool
         for (name, domain) in pendingStatic {
             let label = try driver.generator.generateLabel(for: domain, level: pool.level(atRank: 0)).label
-            if let l = label.reservableLevel { taken.append(l) }
             let plan = try driver.planner.plan(for: domain, label: label, mode: .restore)
             warnings += plan.warnings.map { "\(name): \($0)" }
             subjects.append(IsolationMatrix.Subject(name: name, running: false, label: label, plan: plan))
