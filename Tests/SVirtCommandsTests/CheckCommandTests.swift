@@ -146,6 +146,34 @@ struct CheckCommandTests {
         #expect(m.findings("shared-resource").count == 1)
     }
 
+    @Test("a block device disk is asked as blk_file and a serial device as chr_file: its VM may use both, another VM neither")
+    func deviceClasses() throws {
+        try requireSVirt()
+        let host = try Self.host("svirt-check-dev")
+        let blk = "\(host.dir)/blk0", chr = "\(host.dir)/chr0"
+        // Old-style device numbers: (major << 8) | minor for small numbers.
+        try #require(mknod(blk, S_IFBLK | 0o600, dev_t(7 << 8 | 200)) == 0 && mknod(chr, S_IFCHR | 0o600, dev_t(1 << 8 | 3)) == 0)
+        for p in [blk, chr] {
+            try ExtendedAttributes.set("security.selinux", value: Array("system_u:object_r:fixed_disk_device_t:s0".utf8) + [0], path: p)
+        }
+        let xml = host.xml("dev", disks: []).replacingOccurrences(of: "  </devices>", with: """
+                <disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='\(blk)'/><target dev='vda' bus='virtio'/></disk>
+                <serial type='dev'><source path='\(chr)'/><target port='0'/></serial>
+              </devices>
+            """)
+        try #require(try host.define("dev", xml).status == 0)
+        try Self.defineVM(host, "other")
+        let r = try Self.check(host, ["--policy", Self.defaultPolicy])
+        #expect(r.status == 0, "\(r.stderr) \(r.findings)")
+        let b = try #require(r.resources.first { $0["path"] as? String == blk }), c = try #require(r.resources.first { $0["path"] as? String == chr })
+        #expect(b["objectClass"] as? String == "blk_file" && c["objectClass"] as? String == "chr_file")
+        for id in [b["id"] as? String ?? "", c["id"] as? String ?? ""] {
+            #expect(r.cell("dev", id)?["state"] as? String == "own")
+            #expect(r.cell("other", id)?["state"] as? String == "denied")
+            #expect((r.permission("other", id, "write")?["reason"] as? String)?.hasPrefix("constraint:") == true)
+        }
+    }
+
     @Test("bad input exits 2 with an error naming the input and the fix: an unknown VM, a bad or unknown --bool, an unreadable policy")
     func badInput() throws {
         try requireSVirt()
