@@ -5,8 +5,8 @@ import SELinux
 /// the findings `svirt check` reports.
 ///
 /// Nothing here is asserted: every cell is a question put to the `AccessChecker` (the policy engine, with its
-/// type enforcement, booleans and MCS/MLS constraints), one permission at a time so that each refusal carries its
-/// own reason.
+/// type enforcement, booleans and MCS/MLS constraints), answered per permission (`checkEach`) so that each
+/// refusal carries its own reason.
 ///
 /// Findings:
 /// - FAIL `crossAccess`: a VM's process may use another VM's private resource, or signal or trace its process;
@@ -214,12 +214,13 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
             }
         }
         // Findings, in a stable order: crossings, own access, sharing, levels.
+        let resourceByID = Dictionary(resources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for c in cells where c.relation == .foreign && c.state == .fail {
             if c.target.hasPrefix("process:") {
                 let other = String(c.target.dropFirst("process:".count))
                 findings.append(Finding(severity: .fail, kind: .crossAccess, vms: [c.vm, other], target: c.target,
                                         message: "'\(c.vm)' may \(Self.crossing(c).joined(separator: ", ")) the process of '\(other)'"))
-            } else if let r = resources.first(where: { $0.id == c.target }), let owner = r.owner {
+            } else if let r = resourceByID[c.target], let owner = r.owner {
                 findings.append(Finding(severity: .fail, kind: .crossAccess, vms: [c.vm, owner], target: r.id,
                                         message: "'\(c.vm)' may \(Self.crossing(c).joined(separator: " ")) \(r.path) "
                                         + "(\(r.context)), a private resource of '\(owner)'"))
@@ -227,15 +228,17 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         }
         for c in cells where c.relation == .own || c.relation == .shared {
             let missing = c.needed.filter { n in !c.permissions.contains { $0.name == n && $0.allowed } }
-            guard !missing.isEmpty, let r = resources.first(where: { $0.id == c.target }) else { continue }
+            guard !missing.isEmpty, let r = resourceByID[c.target] else { continue }
             let reasons = c.permissions.filter { missing.contains($0.name) }.compactMap { p in p.reason.map { "\(p.name): \($0)" } }
             findings.append(Finding(severity: .fail, kind: .ownAccess, vms: [c.vm], target: r.id,
                                     message: "'\(c.vm)' needs \(missing.joined(separator: " ")) on its \(r.path) "
                                     + "(\(r.context)) but the policy refuses it"
                                     + (reasons.isEmpty ? "" : " — " + reasons.joined(separator: "; "))))
         }
+        var reachingByID: [String: [String]] = [:]
+        for c in cells where !Self.crossing(c).isEmpty { reachingByID[c.target, default: []].append(c.vm) }
         for r in resources where r.isShared {
-            let reaching = cells.filter { $0.target == r.id && !Self.crossing($0).isEmpty }.map(\.vm)
+            let reaching = reachingByID[r.id] ?? []
             guard reaching.count > 1 else { continue }
             findings.append(Finding(severity: .info, kind: .sharedResource, vms: reaching, target: r.id,
                                     message: "\(r.path) (\(r.context)) is shared: \(reaching.map { "'\($0)'" }.joined(separator: ", ")) "
@@ -378,16 +381,19 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         return c
     }
 
-    /// Asks the checker one permission at a time, so each refusal has its own reason.
+    /// Asks the checker for a decision per permission, so each refusal has its own reason.
     static func ask(_ checker: any AccessChecker, _ source: SecurityContext, _ target: SecurityContext, _ cls: String,
                     _ permissions: [String]) throws -> [Permission] {
-        try permissions.map { p in
-            let d: AccessDecision
-            do {
-                d = try checker.check(source: source, target: target, objectClass: cls, permissions: [p])
-            } catch {
-                throw SVirtError(.policy, "cannot decide whether \(source) may \(p) \(target) (\(cls)): \(error)")
-            }
+        let decisions: [AccessDecision]
+        do {
+            decisions = try checker.checkEach(source: source, target: target, objectClass: cls, permissions: permissions)
+        } catch {
+            throw SVirtError(.policy, "cannot decide whether \(source) may use \(target) (\(cls)): \(error)")
+        }
+        guard decisions.count == permissions.count else {
+            throw SVirtError(.policy, "the policy checker gave \(decisions.count) decisions for \(permissions.count) permissions")
+        }
+        return zip(permissions, decisions).map { p, d in
             switch d {
             case .allowed: return Permission(name: p, allowed: true, reason: nil)
             case .denied(let denial): return Permission(name: p, allowed: false, reason: reason(denial))

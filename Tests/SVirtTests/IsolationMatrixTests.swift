@@ -132,6 +132,23 @@ struct IsolationMatrixTests {
         }
     }
 
+    @Test("the policy engine's checkEach gives, per permission, the decision and reason check gives for it alone")
+    func checkEachAgrees() throws {
+        for path in [Self.defaultPolicy, Self.mlsPolicy] {
+            let checker = try Self.checker(path)
+            let vm = Fixtures.context("system_u:system_r:svirt_t:s0:c1,c2")
+            let targets = ["system_u:object_r:svirt_image_t:s0:c1,c2", "system_u:object_r:svirt_image_t:s0:c3,c4",
+                           "system_u:object_r:svirt_image_t:s0", "system_u:object_r:nfs_t:s0", "system_u:system_r:svirt_t:s0:c5,c6"]
+            for t in targets.map(Fixtures.context) {
+                let cls = t.role == "system_r" ? "process" : "file"
+                let perms = cls == "process" ? IsolationMatrix.processPermissions : IsolationMatrix.filePermissions
+                let each = try checker.checkEach(source: vm, target: t, objectClass: cls, permissions: perms)
+                let one = try perms.map { try checker.check(source: vm, target: t, objectClass: cls, permissions: [$0]) }
+                #expect(each == one, "\(path) \(t) \(cls)")
+            }
+        }
+    }
+
     static let audit2why: Bool = {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return false }
         return (try? Self.python("import selinux.audit2why", input: "").status) == 0
