@@ -82,6 +82,25 @@ struct CheckCommandTests {
             #expect(r.permission("vm1", "process:vm2", "ptrace")?["allowed"] as? Bool == false)
             #expect(r.permission("vm1", "process:vm2", "signal")?["allowed"] as? Bool == false)
         }
+        // Running, with the random levels a start gives and the labels of the live XML.
+        for vm in ["vm1", "vm2"] {
+            let s = try host.run("start", vm, "--stand-in")
+            try #require(s.status == 0, "\(s.stderr)")
+        }
+        defer { for vm in ["vm1", "vm2"] { _ = try? host.run("destroy", vm) } }
+        let r = try Self.check(host, ["--policy", Self.defaultPolicy])
+        #expect(r.status == 0, "\(r.stderr) \(r.findings)")
+        let machines = r.json["machines"] as? [[String: Any]] ?? []
+        let listed = try host.listJSON(all: false)
+        for vm in ["vm1", "vm2"] {
+            let m = try #require(machines.first { $0["name"] as? String == vm })
+            #expect(m["state"] as? String == "running" && m["plannedLevel"] as? Bool == false)
+            let level = try #require(listed.first { $0["name"] as? String == vm }?["level"] as? String)
+            #expect(m["range"] as? String == level)
+        }
+        let one = try #require(r.resourceID("\(host.dir)/vm1.img")), two = try #require(r.resourceID("\(host.dir)/vm2.img"))
+        #expect(r.cell("vm1", two)?["state"] as? String == "denied" && r.cell("vm2", one)?["state"] as? String == "denied")
+        #expect(r.cell("vm1", one)?["state"] as? String == "own" && r.cell("vm2", two)?["state"] as? String == "own")
     }
 
     @Test("a static VM at s0:c1,c2,c3 beside a running dynamic VM at s0:c1,c2 is a FAIL that names both VMs and both levels; the check exits 1")
