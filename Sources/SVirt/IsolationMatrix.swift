@@ -181,8 +181,8 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                                  + "policy engine; this checker cannot set booleans")
             }
             for name in booleans.keys.sorted() where !(try inspector.definesBoolean(name)) {
-                throw SVirtError(.policy, "--bool \(name): \(policySource) defines no boolean '\(name)'; list the "
-                                 + "policy's booleans with 'svirt policy info' or leave it out")
+                throw SVirtError(.policy, "boolean '\(name)': \(policySource) defines no such boolean; list the "
+                                 + "policy's booleans with 'svirt policy info --booleans' or leave it out")
             }
             checker = try inspector.settingBooleans(booleans)
         }
@@ -246,10 +246,11 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         }
         for (i, (a, _)) in rows.enumerated() {
             for (j, (b, _)) in rows.enumerated() where i != j {
+                // The MCS constraints compare high levels (h1 dom h2), and a VM's files carry its range.
                 let la = a.label.range, lb = b.label.range
-                guard la.high.dominates(lb.low) else { continue }
-                if la.high == lb.low && lb.high.dominates(la.low) && j < i { continue }  // an equal pair, said once
-                let how = la.high == lb.low ? "has the same level as" : "dominates"
+                guard la.high.dominates(lb.high) else { continue }
+                if la.high == lb.high && j < i { continue }  // an equal pair, said once
+                let how = la.high == lb.high ? "has the same level as" : "dominates"
                 findings.append(Finding(severity: .fail, kind: .levelDominance, vms: [a.name, b.name], target: nil,
                                         message: "'\(a.name)' (\(la)) \(how) '\(b.name)' (\(lb)): MCS cannot keep '\(a.name)' "
                                         + "away from the files of '\(b.name)'"))
@@ -325,7 +326,7 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                 }
                 // Private: the label carries the VM's own level, with categories.
                 let level = s.label.range
-                let owner = s.label.process != nil && target.range == level && !level.low.categories.isEmpty ? s.name : nil
+                let owner = s.label.process != nil && target.range == level && !level.high.categories.isEmpty ? s.name : nil
                 index[key] = resources.count
                 resources.append(Resource(id: "r\(resources.count + 1)", path: e.path, context: target.description,
                                           objectClass: cls, owner: owner, users: [use], note: note))

@@ -68,7 +68,7 @@ struct IsolationCheck: AsyncParsableCommand {
         }
         for name in overrides.keys.sorted() where !(try checker.definesBoolean(name)) {
             try fail("--bool \(name): \(checker.source) defines no boolean '\(name)'; list its booleans with "
-                     + "'svirt policy info\(policy.map { " --policy \($0)" } ?? "")' or leave it out")
+                     + "'svirt policy info --booleans\(policy.map { " --policy \($0)" } ?? "")' or leave it out")
         }
         let matrix: IsolationMatrix
         do {

@@ -79,6 +79,24 @@ struct IsolationMatrixTests {
         #expect(m.cell("dyn1", s.id)?.state == .denied)
     }
 
+    @Test("a static range s0-s0:c0.c1023 dominates each dynamic VM, which do not dominate it; equal levels are said once")
+    func rangeDominance() throws {
+        let store = InMemoryFileLabelStore()
+        let wide = try Self.subject("wide", disks: [("/img/w.img", "")], seclabel: """
+            <seclabel type='static' model='selinux' relabel='yes'><label>system_u:system_r:svirt_t:s0-s0:c0.c1023</label></seclabel>
+            """, store: store)
+        let a = try Self.subject("a", disks: [("/img/a.img", "")], level: "s0:c1,c2", store: store)
+        let b = try Self.subject("b", disks: [("/img/b.img", "")], level: "s0:c1,c2", store: store)
+        let m = try IsolationMatrix(subjects: [wide, a, b], checker: try Self.checker(Self.defaultPolicy), store: store,
+                                    policySource: Self.defaultPolicy)
+        let dom = m.findings.filter { $0.kind == .levelDominance }.map(\.vms)
+        #expect(dom == [["wide", "a"], ["wide", "b"], ["a", "b"]], "\(dom)")
+        #expect(m.findings.first { $0.vms == ["a", "b"] && $0.kind == .levelDominance }?.message.contains("the same level") == true)
+        // The policy agrees: the wide VM reads a's image, a does not read the wide VM's.
+        let w = try #require(m.resource(path: "/img/w.img")), ai = try #require(m.resource(path: "/img/a.img"))
+        #expect(w.owner == "wide" && m.cell("wide", ai.id)?.state == .fail && m.cell("a", w.id)?.state == .denied)
+    }
+
     @Test("a shared disk is INFO under the default policy; under mls writing it is refused, so the writer FAILs")
     func sharedDisk() throws {
         for (path, writerFails) in [(Self.defaultPolicy, false), (Self.mlsPolicy, true)] {
