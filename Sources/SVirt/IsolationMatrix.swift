@@ -170,8 +170,9 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     ///
     /// - `checker`: the policy (`PolicyAccessChecker`, `HostPolicyAccessChecker`...). With `booleans`, it must be
     ///   a `PolicyInspector`; a name the policy does not define is an error that names it.
-    /// - `store`: reads the kind of each path (its object class) and, for a path svirt leaves alone, its label.
-    ///   A path that does not exist is checked as a regular file with its planned label.
+    /// - `store`: reads the kind of each path (its object class) and, for a path svirt leaves alone or a running
+    ///   VM's path whose label is not the planned one, its label (with a warning). A path that does not exist is
+    ///   checked as a regular file with its planned label.
     public init(subjects: [Subject], checker: any AccessChecker, booleans: [String: Bool] = [:],
                 store: any FileLabelStore, policySource: String, warnings: [String] = []) throws {
         var checker = checker
@@ -307,6 +308,13 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                     if context == nil, let text = try f.selinuxContext() {
                         context = try? SecurityContext(parsing: text)
                         if context == nil { note = "its label '\(text)' is not a valid context" }
+                    } else if s.running, let planned = context, let text = try f.selinuxContext(),
+                              let onDisk = try? SecurityContext(parsing: text), onDisk != planned {
+                        // A running VM meets the label the file has, whatever svirt set.
+                        context = onDisk
+                        note = "labelled \(text) on disk, not \(planned) as svirt sets it"
+                        warnings.append("\(s.name): \(e.resource) \(e.path) is labelled \(text), not \(planned) as svirt "
+                                        + "labels it for the running VM; it is checked with the label it has")
                     }
                 } catch let err as SVirtError where err.code == .notFound {
                     note = "does not exist yet: checked as a regular file"

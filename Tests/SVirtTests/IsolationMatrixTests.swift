@@ -97,6 +97,26 @@ struct IsolationMatrixTests {
         #expect(w.owner == "wide" && m.cell("wide", ai.id)?.state == .fail && m.cell("a", w.id)?.state == .denied)
     }
 
+    @Test("a running VM is checked with the label its file has: a disk relabelled behind svirt's back is an own-access FAIL with a warning")
+    func runningUsesDiskLabel() throws {
+        let store = InMemoryFileLabelStore()
+        var a = try Self.subject("a", disks: [("/img/a.img", "")], level: "s0:c1,c2", store: store)
+        let planned = try #require(a.plan.entries.first?.context?.description)
+        // Defined: the planned label, whatever the file has now.
+        let defined = try IsolationMatrix(subjects: [a], checker: try Self.checker(Self.defaultPolicy), store: store, policySource: "p")
+        #expect(defined.resource(path: "/img/a.img")?.context == planned && !defined.failed && defined.warnings.isEmpty)
+        // Running: the file keeps virt_image_t:s0 (svirt's label was undone), and the policy refuses svirt_t that type.
+        a.running = true
+        let running = try IsolationMatrix(subjects: [a], checker: try Self.checker(Self.defaultPolicy), store: store, policySource: "p")
+        let r = try #require(running.resource(path: "/img/a.img"))
+        #expect(r.context == "system_u:object_r:virt_image_t:s0")
+        #expect(running.findings.contains { $0.kind == .ownAccess && $0.vms == ["a"] })
+        #expect(running.warnings.contains { $0.contains("/img/a.img") && $0.contains(planned) })
+        store.add("/img/a.img", label: planned)
+        let relabelled = try IsolationMatrix(subjects: [a], checker: try Self.checker(Self.defaultPolicy), store: store, policySource: "p")
+        #expect(!relabelled.failed && relabelled.warnings.isEmpty)
+    }
+
     @Test("a shared disk is INFO under the default policy; under mls writing it is refused, so the writer FAILs")
     func sharedDisk() throws {
         for (path, writerFails) in [(Self.defaultPolicy, false), (Self.mlsPolicy, true)] {
