@@ -145,7 +145,9 @@ extension IsolationMatrix {
         }
         out.append("")
         for w in warnings { out.append("warning: \(w)") }
-        if findings.isEmpty {
+        if machines.isEmpty {
+            out.append("no VMs are defined or running: nothing to check")
+        } else if findings.isEmpty {
             out.append("no findings: no VM can reach another VM's resources or process, and each has what it needs")
         }
         for f in findings { out.append("\(f.severity.rawValue) \(f.kind.rawValue): \(f.message)") }

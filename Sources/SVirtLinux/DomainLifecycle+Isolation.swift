@@ -78,6 +78,20 @@ extension DomainLifecycle {
         return (subjects, warnings)
     }
 
+    /// The isolation matrix as `svirt check` computes it: the VMs named (all when empty), under `policy` (default:
+    /// the host's policy, else svirt's built-in one), with the booleans of svirt's store where SELinux is off (those
+    /// the policy defines) and then `overrides`. An override the policy does not define is an error naming it.
+    public func isolationMatrix(names: [String] = [], policy: PolicyAccessChecker? = nil,
+                                overrides: [String: Bool] = [:]) async throws -> IsolationMatrix {
+        let checker = try policy ?? env.selinux().accessChecker()
+        var settings: [String: Bool] = [:]
+        if probe.selinux() == .disabled {
+            settings = try local.booleanSettings().filter { try checker.definesBoolean($0.key) }
+        }
+        settings.merge(overrides) { _, b in b }
+        return try await isolationMatrix(names: names, checker: checker, booleans: settings, policySource: checker.source)
+    }
+
     /// The isolation matrix of the VMs named (all when empty) under `checker`'s policy with `booleans` set.
     public func isolationMatrix(names: [String] = [], checker: any AccessChecker, booleans: [String: Bool] = [:],
                                 policySource: String) async throws -> IsolationMatrix {
