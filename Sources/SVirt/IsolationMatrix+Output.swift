@@ -34,6 +34,13 @@ extension IsolationMatrix {
                       + (r.owner.map { "private to '\($0)'" } ?? "shared") + "\n" + uses + (r.note.map { "\n" + $0 } ?? ""))
     }
 
+    /// The cells by row VM and target, for drawing the grid without a search per cell.
+    func cellTable() -> [String: [String: Cell]] {
+        var out: [String: [String: Cell]] = [:]
+        for c in cells { out[c.vm, default: [:]][c.target] = c }
+        return out
+    }
+
     /// The VMs that have a row (a process label).
     public var rowMachines: [Machine] { machines.filter { $0.process != nil } }
 
@@ -60,9 +67,11 @@ extension IsolationMatrix {
 
     /// What a cell's tooltip says: the pair, the relation, what is allowed, what is needed, and each refusal with
     /// the policy's reason (permissions refused for the same reason are listed together).
-    public func tooltip(_ c: Cell) -> String {
+    public func tooltip(_ c: Cell) -> String { tooltip(c, resources.first { $0.id == c.target }) }
+
+    func tooltip(_ c: Cell, _ resource: Resource?) -> String {
         var lines: [String] = []
-        if let r = resources.first(where: { $0.id == c.target }) {
+        if let r = resource {
             lines.append("\(c.vm) → \(r.path)")
             lines.append("\(r.context) [\(r.objectClass)]")
             switch c.relation {
@@ -115,6 +124,7 @@ extension IsolationMatrix {
         }
         let cols = columns
         let rows = rowMachines
+        let table = cellTable()
         if !rows.isEmpty {
             out.append("")
             out.append("matrix (what the row VM's process may do to the column): \(Self.legend)")
@@ -123,7 +133,7 @@ extension IsolationMatrix {
             for m in rows {
                 var line = "  " + pad(m.name, width + 2)
                 for col in cols {
-                    if let c = cell(m.name, col.target) {
+                    if let c = table[m.name]?[col.target] {
                         line += pad(Self.marker(c.state) + Self.code(c), colWidth)
                     } else {
                         line += pad(" self", colWidth)
@@ -135,7 +145,9 @@ extension IsolationMatrix {
         }
         out.append("")
         for w in warnings { out.append("warning: \(w)") }
-        if findings.isEmpty {
+        if machines.isEmpty {
+            out.append("no VMs are defined or running: nothing to check")
+        } else if findings.isEmpty {
             out.append("no findings: no VM can reach another VM's resources or process, and each has what it needs")
         }
         for f in findings { out.append("\(f.severity.rawValue) \(f.kind.rawValue): \(f.message)") }
@@ -172,6 +184,8 @@ extension IsolationMatrix {
         let cols = columns
         let rows = rowMachines
         let rowIndex = Dictionary(rows.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let table = cellTable()
+        let resourceByID = Dictionary(resources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         func cellID(_ row: Int, _ target: String) -> String {
             if target.hasPrefix("process:"), let i = rowIndex[String(target.dropFirst("process:".count))] { return "cell-\(row)-p\(i)" }
             return "cell-\(row)-\(target)"
@@ -195,14 +209,14 @@ extension IsolationMatrix {
         for (i, m) in rows.enumerated() {
             h += "<tr><th scope=\"row\" title=\"\(esc(m.process ?? ""))\">\(esc(m.name))<br><small>\(esc(m.range))</small></th>"
             for col in cols {
-                guard let c = cell(m.name, col.target) else {
+                guard let c = table[m.name]?[col.target] else {
                     h += "<td id=\"\(cellID(i, col.target))\" class=\"self\" data-vm=\"\(esc(m.name))\" "
                         + "data-target=\"\(esc(col.target))\" data-state=\"self\" title=\"the VM's own process\">self</td>"
                     continue
                 }
                 h += "<td id=\"\(cellID(i, col.target))\" class=\"\(c.state.rawValue)\" data-vm=\"\(esc(m.name))\" "
                     + "data-target=\"\(esc(c.target))\" data-relation=\"\(c.relation.rawValue)\" data-state=\"\(c.state.rawValue)\" "
-                    + "title=\"\(esc(tooltip(c)))\">\(esc(Self.code(c)))</td>"
+                    + "title=\"\(esc(tooltip(c, resourceByID[c.target])))\">\(esc(Self.code(c)))</td>"
             }
             h += "</tr>\n"
         }
@@ -265,6 +279,8 @@ extension IsolationMatrix {
         let esc = HTMLText.escape
         let cols = columns
         let rows = rowMachines
+        let table = cellTable()
+        let resourceByID = Dictionary(resources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let cw = 64, ch = 28, left = max(120, (rows.map(\.name.count).max() ?? 0) * 8 + 20), top = 60
         let keyLines = cols.count + 3
         let width = left + cols.count * cw + 20
@@ -292,9 +308,9 @@ extension IsolationMatrix {
             s += "<g><title>\(esc(m.process ?? ""))</title><text x=\"10\" y=\"\(y + ch / 2 + 4)\">\(esc(m.name))</text></g>\n"
             for (j, col) in cols.enumerated() {
                 let x = left + j * cw
-                let c = cell(m.name, col.target)
+                let c = table[m.name]?[col.target]
                 let state = c?.state.rawValue ?? "self"
-                let tip = c.map(tooltip) ?? "the VM's own process"
+                let tip = c.map { tooltip($0, resourceByID[$0.target]) } ?? "the VM's own process"
                 s += "<g class=\"\(state)\" data-vm=\"\(esc(m.name))\" data-target=\"\(esc(col.target))\"><title>\(esc(tip))</title>"
                     + "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cw)\" height=\"\(ch)\" fill=\"\(fill(state))\" stroke=\"#999\"/>"
                     + "<text x=\"\(x + cw / 2)\" y=\"\(y + ch / 2 + 4)\" text-anchor=\"middle\">\(esc(c.map(Self.code) ?? "self"))</text></g>\n"

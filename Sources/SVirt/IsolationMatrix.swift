@@ -5,8 +5,8 @@ import SELinux
 /// the findings `svirt check` reports.
 ///
 /// Nothing here is asserted: every cell is a question put to the `AccessChecker` (the policy engine, with its
-/// type enforcement, booleans and MCS/MLS constraints), one permission at a time so that each refusal carries its
-/// own reason.
+/// type enforcement, booleans and MCS/MLS constraints), answered per permission (`checkEach`) so that each
+/// refusal carries its own reason.
 ///
 /// Findings:
 /// - FAIL `crossAccess`: a VM's process may use another VM's private resource, or signal or trace its process;
@@ -170,8 +170,9 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     ///
     /// - `checker`: the policy (`PolicyAccessChecker`, `HostPolicyAccessChecker`...). With `booleans`, it must be
     ///   a `PolicyInspector`; a name the policy does not define is an error that names it.
-    /// - `store`: reads the kind of each path (its object class) and, for a path svirt leaves alone, its label.
-    ///   A path that does not exist is checked as a regular file with its planned label.
+    /// - `store`: reads the kind of each path (its object class) and, for a path svirt leaves alone or a running
+    ///   VM's path whose label is not the planned one, its label (with a warning). A path that does not exist is
+    ///   checked as a regular file with its planned label.
     public init(subjects: [Subject], checker: any AccessChecker, booleans: [String: Bool] = [:],
                 store: any FileLabelStore, policySource: String, warnings: [String] = []) throws {
         var checker = checker
@@ -181,8 +182,8 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                                  + "policy engine; this checker cannot set booleans")
             }
             for name in booleans.keys.sorted() where !(try inspector.definesBoolean(name)) {
-                throw SVirtError(.policy, "--bool \(name): \(policySource) defines no boolean '\(name)'; list the "
-                                 + "policy's booleans with 'svirt policy info' or leave it out")
+                throw SVirtError(.policy, "boolean '\(name)': \(policySource) defines no such boolean; list the "
+                                 + "policy's booleans with 'svirt policy info --booleans' or leave it out")
             }
             checker = try inspector.settingBooleans(booleans)
         }
@@ -214,12 +215,13 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
             }
         }
         // Findings, in a stable order: crossings, own access, sharing, levels.
+        let resourceByID = Dictionary(resources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for c in cells where c.relation == .foreign && c.state == .fail {
             if c.target.hasPrefix("process:") {
                 let other = String(c.target.dropFirst("process:".count))
                 findings.append(Finding(severity: .fail, kind: .crossAccess, vms: [c.vm, other], target: c.target,
                                         message: "'\(c.vm)' may \(Self.crossing(c).joined(separator: ", ")) the process of '\(other)'"))
-            } else if let r = resources.first(where: { $0.id == c.target }), let owner = r.owner {
+            } else if let r = resourceByID[c.target], let owner = r.owner {
                 findings.append(Finding(severity: .fail, kind: .crossAccess, vms: [c.vm, owner], target: r.id,
                                         message: "'\(c.vm)' may \(Self.crossing(c).joined(separator: " ")) \(r.path) "
                                         + "(\(r.context)), a private resource of '\(owner)'"))
@@ -227,15 +229,17 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         }
         for c in cells where c.relation == .own || c.relation == .shared {
             let missing = c.needed.filter { n in !c.permissions.contains { $0.name == n && $0.allowed } }
-            guard !missing.isEmpty, let r = resources.first(where: { $0.id == c.target }) else { continue }
+            guard !missing.isEmpty, let r = resourceByID[c.target] else { continue }
             let reasons = c.permissions.filter { missing.contains($0.name) }.compactMap { p in p.reason.map { "\(p.name): \($0)" } }
             findings.append(Finding(severity: .fail, kind: .ownAccess, vms: [c.vm], target: r.id,
                                     message: "'\(c.vm)' needs \(missing.joined(separator: " ")) on its \(r.path) "
                                     + "(\(r.context)) but the policy refuses it"
                                     + (reasons.isEmpty ? "" : " — " + reasons.joined(separator: "; "))))
         }
+        var reachingByID: [String: [String]] = [:]
+        for c in cells where !Self.crossing(c).isEmpty { reachingByID[c.target, default: []].append(c.vm) }
         for r in resources where r.isShared {
-            let reaching = cells.filter { $0.target == r.id && !Self.crossing($0).isEmpty }.map(\.vm)
+            let reaching = reachingByID[r.id] ?? []
             guard reaching.count > 1 else { continue }
             findings.append(Finding(severity: .info, kind: .sharedResource, vms: reaching, target: r.id,
                                     message: "\(r.path) (\(r.context)) is shared: \(reaching.map { "'\($0)'" }.joined(separator: ", ")) "
@@ -243,10 +247,11 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         }
         for (i, (a, _)) in rows.enumerated() {
             for (j, (b, _)) in rows.enumerated() where i != j {
+                // The MCS constraints compare high levels (h1 dom h2), and a VM's files carry its range.
                 let la = a.label.range, lb = b.label.range
-                guard la.high.dominates(lb.low) else { continue }
-                if la.high == lb.low && lb.high.dominates(la.low) && j < i { continue }  // an equal pair, said once
-                let how = la.high == lb.low ? "has the same level as" : "dominates"
+                guard la.high.dominates(lb.high) else { continue }
+                if la.high == lb.high && j < i { continue }  // an equal pair, said once
+                let how = la.high == lb.high ? "has the same level as" : "dominates"
                 findings.append(Finding(severity: .fail, kind: .levelDominance, vms: [a.name, b.name], target: nil,
                                         message: "'\(a.name)' (\(la)) \(how) '\(b.name)' (\(lb)): MCS cannot keep '\(a.name)' "
                                         + "away from the files of '\(b.name)'"))
@@ -268,8 +273,8 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     // MARK: Building
 
     /// Levels for defined dynamic VMs, as a fresh start could give them, chosen deterministically: in name order,
-    /// each gets the lowest-ranked pair of the pool that is not comparable with a `taken` level (held levels,
-    /// running VMs' levels, static levels) or with a level given before it. A start picks a random free pair, so
+    /// each gets the lowest-ranked pair of the pool that is not comparable with a `taken` level (the levels a start
+    /// would avoid: reservations and running VMs' levels) or with a level given before it. A start picks a random free pair, so
     /// the level differs, but it is, like these, free and incomparable with every other VM's level.
     public static func plannedLevels(for names: [String], pool: CategoryPool, taken: [SecurityLevel]) -> [String: SecurityLevel] {
         var out: [String: SecurityLevel] = [:]
@@ -303,6 +308,13 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                     if context == nil, let text = try f.selinuxContext() {
                         context = try? SecurityContext(parsing: text)
                         if context == nil { note = "its label '\(text)' is not a valid context" }
+                    } else if s.running, let planned = context, let text = try f.selinuxContext(),
+                              let onDisk = try? SecurityContext(parsing: text), onDisk != planned {
+                        // A running VM meets the label the file has, whatever svirt set.
+                        context = onDisk
+                        note = "labelled \(text) on disk, not \(planned) as svirt sets it"
+                        warnings.append("\(s.name): \(e.resource) \(e.path) is labelled \(text), not \(planned) as svirt "
+                                        + "labels it for the running VM; it is checked with the label it has")
                     }
                 } catch let err as SVirtError where err.code == .notFound {
                     note = "does not exist yet: checked as a regular file"
@@ -322,7 +334,7 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                 }
                 // Private: the label carries the VM's own level, with categories.
                 let level = s.label.range
-                let owner = s.label.process != nil && target.range == level && !level.low.categories.isEmpty ? s.name : nil
+                let owner = s.label.process != nil && target.range == level && !level.high.categories.isEmpty ? s.name : nil
                 index[key] = resources.count
                 resources.append(Resource(id: "r\(resources.count + 1)", path: e.path, context: target.description,
                                           objectClass: cls, owner: owner, users: [use], note: note))
@@ -378,16 +390,19 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         return c
     }
 
-    /// Asks the checker one permission at a time, so each refusal has its own reason.
+    /// Asks the checker for a decision per permission, so each refusal has its own reason.
     static func ask(_ checker: any AccessChecker, _ source: SecurityContext, _ target: SecurityContext, _ cls: String,
                     _ permissions: [String]) throws -> [Permission] {
-        try permissions.map { p in
-            let d: AccessDecision
-            do {
-                d = try checker.check(source: source, target: target, objectClass: cls, permissions: [p])
-            } catch {
-                throw SVirtError(.policy, "cannot decide whether \(source) may \(p) \(target) (\(cls)): \(error)")
-            }
+        let decisions: [AccessDecision]
+        do {
+            decisions = try checker.checkEach(source: source, target: target, objectClass: cls, permissions: permissions)
+        } catch {
+            throw SVirtError(.policy, "cannot decide whether \(source) may use \(target) (\(cls)): \(error)")
+        }
+        guard decisions.count == permissions.count else {
+            throw SVirtError(.policy, "the policy checker gave \(decisions.count) decisions for \(permissions.count) permissions")
+        }
+        return zip(permissions, decisions).map { p, d in
             switch d {
             case .allowed: return Permission(name: p, allowed: true, reason: nil)
             case .denied(let denial): return Permission(name: p, allowed: false, reason: reason(denial))

@@ -58,34 +58,30 @@ struct IsolationCheck: AsyncParsableCommand {
             if let path = policy {
                 checker = PolicyAccessChecker(policy: try PolicyOptions.read(path), source: path)
             } else {
-                let env = try HostEnvironment(stateDirectory: global.stateDir, selinuxRoot: global.selinuxRoot)
-                checker = try env.selinux().accessChecker()
+                let root = HostSELinuxConfiguration.resolveRoot(global.selinuxRoot)
+                checker = try HostSELinuxConfiguration.load(root: root).accessChecker()
             }
         } catch let e as ValidationError {
             try fail(e.message)
         } catch {
-            try fail("cannot read the SELinux policy: \(error); give one with --policy PATH")
+            try fail("cannot read the host's SELinux policy: \(error); give one with --policy PATH")
         }
         for name in overrides.keys.sorted() where !(try checker.definesBoolean(name)) {
             try fail("--bool \(name): \(checker.source) defines no boolean '\(name)'; list its booleans with "
-                     + "'svirt policy info\(policy.map { " --policy \($0)" } ?? "")' or leave it out")
+                     + "'svirt policy info --booleans\(policy.map { " --policy \($0)" } ?? "")' or leave it out")
         }
         let matrix: IsolationMatrix
         do {
             matrix = try await DomainContext.with(global, quiet: json) { ctx in
-                // Where SELinux is off, svirt's own boolean store stands in for the kernel's booleans.
-                var settings: [String: Bool] = [:]
-                if HostProbe().selinux() == .disabled {
-                    settings = try ctx.local.booleanSettings().filter { try checker.definesBoolean($0.key) }
-                }
-                settings.merge(overrides) { _, b in b }
-                return try await ctx.lifecycle.isolationMatrix(names: names, checker: checker, booleans: settings,
-                                                               policySource: checker.source)
+                try await ctx.lifecycle.isolationMatrix(names: names, policy: checker, overrides: overrides)
             }
         } catch let e as SVirtError where e.code == .notFound && e.message.hasPrefix("failed to get domain") {
             try fail(e.message)
         } catch let e as SVirtError {
             printError("error: \(e.message)")
+            throw Self.notChecked
+        } catch {
+            printError("error: the check could not be made: \(error)")
             throw Self.notChecked
         }
         if let path = html { try write(matrix.html(), to: path) }

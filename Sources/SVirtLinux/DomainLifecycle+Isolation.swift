@@ -4,7 +4,9 @@ import SVirt
 extension DomainLifecycle {
     /// The VMs `svirt check` looks at, with their labels and plans: running VMs with the labels of their live
     /// XML, defined ones with the labels a start would give them (a dynamic VM gets a level from
-    /// `IsolationMatrix.plannedLevels`, chosen among the levels no VM holds). `names` empty means every VM;
+    /// `IsolationMatrix.plannedLevels`, chosen as a start chooses: among the pairs no reservation and no running VM
+    /// blocks; a defined static VM's level blocks nothing until it runs, so it can dominate a planned level, and
+    /// the check then says so). `names` empty means every VM;
     /// an unknown name is `.notFound`. Missing images are warnings, not errors.
     public func isolationSubjects(names: [String] = []) async throws -> (subjects: [IsolationMatrix.Subject], warnings: [String]) {
         let running = try local.runningDomains()
@@ -49,7 +51,6 @@ extension DomainLifecycle {
         let pool = driver.generator.pool
         for (name, domain) in pendingStatic {
             let label = try driver.generator.generateLabel(for: domain, level: pool.level(atRank: 0)).label
-            if let l = label.reservableLevel { taken.append(l) }
             let plan = try driver.planner.plan(for: domain, label: label, mode: .restore)
             warnings += plan.warnings.map { "\(name): \($0)" }
             subjects.append(IsolationMatrix.Subject(name: name, running: false, label: label, plan: plan))
@@ -75,6 +76,20 @@ extension DomainLifecycle {
             return ra ? (order[a.name] ?? 0) < (order[b.name] ?? 0) : a.name < b.name
         }
         return (subjects, warnings)
+    }
+
+    /// The isolation matrix as `svirt check` computes it: the VMs named (all when empty), under `policy` (default:
+    /// the host's policy, else svirt's built-in one), with the booleans of svirt's store where SELinux is off (those
+    /// the policy defines) and then `overrides`. An override the policy does not define is an error naming it.
+    public func isolationMatrix(names: [String] = [], policy: PolicyAccessChecker? = nil,
+                                overrides: [String: Bool] = [:]) async throws -> IsolationMatrix {
+        let checker = try policy ?? env.selinux().accessChecker()
+        var settings: [String: Bool] = [:]
+        if probe.selinux() == .disabled {
+            settings = try local.booleanSettings().filter { try checker.definesBoolean($0.key) }
+        }
+        settings.merge(overrides) { _, b in b }
+        return try await isolationMatrix(names: names, checker: checker, booleans: settings, policySource: checker.source)
     }
 
     /// The isolation matrix of the VMs named (all when empty) under `checker`'s policy with `booleans` set.
