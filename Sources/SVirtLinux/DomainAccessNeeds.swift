@@ -115,7 +115,7 @@ public struct DomainAccessNeeds {
                                        "fuseblk": "fuseblk", "9p": "9p", "virtiofs": "virtiofs"]
 
     /// The label the policy gives every file of a label-less filesystem (NFS, CIFS, FUSE) holding `path`.
-    static func fileSystemLabel(_ path: String, mounts: [(point: String, type: String)], policy: PolicyDatabase) -> SecurityContext? {
+    public static func fileSystemLabel(_ path: String, mounts: [(point: String, type: String)], policy: PolicyDatabase) -> SecurityContext? {
         guard let m = mounts.first(where: { path == $0.point || path.hasPrefix($0.point == "/" ? "/" : $0.point + "/") }) else { return nil }
         let base = m.type.split(separator: ".").first.map(String.init) ?? m.type
         guard let fs = labelLessFileSystems[base] else { return nil }

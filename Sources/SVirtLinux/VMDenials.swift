@@ -106,12 +106,14 @@ public struct VMDenials {
         }
         for e in try registry.events(domain: name, kind: "start", limit: 1000) {
             known = true
-            // "started: pid N, label L, mode"
-            let parts = e.message.replacingOccurrences(of: "started: ", with: "").split(separator: ",")
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-            for p in parts {
-                if p.hasPrefix("pid "), let n = Int32(p.dropFirst(4)), !pids.contains(n) { pids.append(n) }
-                if p.hasPrefix("label ") { add(String(p.dropFirst(6))) }
+            // "started: pid N, label L, MODE" (L holds commas: s0:c1,c2)
+            let m = e.message
+            if let p = m.range(of: "pid "), let end = m[p.upperBound...].firstIndex(of: ","),
+               let n = Int32(m[p.upperBound..<end]), !pids.contains(n) {
+                pids.append(n)
+            }
+            if let l = m.range(of: ", label "), let end = m.range(of: ", ", options: .backwards), end.lowerBound > l.upperBound {
+                add(String(m[l.upperBound..<end.lowerBound]))
             }
         }
         if !known, try !LandlockDenialLog.recorded(domain: name, registry: registry, limit: 1).isEmpty { known = true }
