@@ -107,7 +107,7 @@ struct DenialExplain: AsyncParsableCommand {
             auditText = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             auditSource = "standard input"
         case let path?:
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
                 throw ValidationError("cannot read '\(path)': no such file or not readable; give an audit log such as "
                                       + "\(VMDenials.auditLog), or '-' for ausearch output on standard input")
             }
