@@ -168,3 +168,59 @@ struct BooleanStoreTests {
         #expect(LandlockDenialLog.refusingRule(for: "/x", write: nil, rules: nil).contains("not recorded"))
     }
 }
+
+@Suite("booleans where SELinux is on, and Landlock refusal records")
+struct BooleanKernelTests {
+    /// A procfs whose mount table names a selinuxfs directory with `enforce` and booleans, as the kernel lays it out.
+    static func fakeSELinuxfs(_ dir: TempDir, booleans: [String: String]) throws -> HostProbe {
+        let fs = "\(dir.path)/selinuxfs"
+        try FileManager.default.createDirectory(atPath: "\(fs)/booleans", withIntermediateDirectories: true)
+        try "1".write(toFile: "\(fs)/enforce", atomically: true, encoding: .utf8)
+        for (k, v) in booleans { try v.write(toFile: "\(fs)/booleans/\(k)", atomically: true, encoding: .utf8) }
+        _ = try dir.file("proc/self/mounts", "proc /proc proc rw 0 0\nselinuxfs \(fs) selinuxfs rw,relatime 0 0\n")
+        return HostProbe(procRoot: "\(dir.path)/proc")
+    }
+
+    @Test("where SELinux is on the kernel's values decide, and setting one stores svirt's override and names setsebool -P")
+    func kernelValues() throws {
+        let host = try BooleanHost(policyType: "default")
+        defer { host.dir.cleanup() }
+        let probe = try Self.fakeSELinuxfs(host.dir, booleans: ["virt_use_execmem": "1 1", "virt_use_nfs": "0 0"])
+        let store = try BooleanStore(environment: host.env, registry: host.registry, probe: probe)
+        #expect(store.selinuxEnabled)
+        try host.registry.setBoolean("virt_use_nfs", true)
+        let effective = try store.effectiveBooleans()
+        #expect(effective["virt_use_execmem"] == true, "the kernel's value, not the policy's default")
+        #expect(effective["virt_use_nfs"] == false, "svirt's override does not count where SELinux is on")
+        let list = try store.list()
+        #expect(list.first { $0.name == "virt_use_execmem" }?.origin == .kernel)
+        let outcome = try store.set("virt_use_samba", true)
+        #expect(outcome.notes.contains { $0.contains("svirt does not change them") && $0.contains("setsebool -P virt_use_samba on") })
+        #expect(!outcome.effective, "the kernel's boolean is untouched")
+    }
+
+    @Test("Permission denied lines in a Landlock guest's QEMU log are read live, recorded and read back; guests not under Landlock are not recorded")
+    func records() throws {
+        let host = try BooleanHost(policyType: "default")
+        defer { host.dir.cleanup() }
+        let log = try host.dir.file("run/vm/qemu.log", "qemu-system-x86_64: Could not open '/srv/other.img': Permission denied\nother output\n")
+        var row = RunningDomain(name: "vm", uuid: "u", id: 1, state: .running, label: "system_u:system_r:svirt_t:s0:c1,c2",
+                                liveXML: "<domain/>", startedAt: 0)
+        row.details.logFile = log
+        row.details.confinement = "landlock"
+        row.details.landlockRules = [LandlockRuleRecord(Landlock.PathRule(path: "/srv/own.img", access: .readWrite, reason: "disk"))]
+        let live = LandlockDenialLog.live(row)
+        #expect(live.map(\.path) == ["/srv/other.img"])
+        #expect(live.first?.rule.hasPrefix("no rule of the VM's Landlock ruleset covers /srv/other.img") == true)
+        #expect(try LandlockDenialLog.recorded(domain: "vm", registry: host.registry).isEmpty)
+        for d in live { LandlockDenialLog.record(d.message, origin: d.origin, running: row, registry: host.registry) }
+        let back = try LandlockDenialLog.recorded(domain: "vm", registry: host.registry)
+        #expect(back.map(\.path) == ["/srv/other.img"] && back.first?.process == row.label)
+        var selinuxRow = row
+        selinuxRow.name = "confined"
+        selinuxRow.details.confinement = "enforcing"
+        #expect(LandlockDenialLog.record("Could not open '/x': Permission denied", origin: "qmp", running: selinuxRow,
+                                         registry: host.registry).isEmpty)
+        #expect(try LandlockDenialLog.recorded(domain: "confined", registry: host.registry).isEmpty)
+    }
+}
