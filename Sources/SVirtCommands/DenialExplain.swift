@@ -99,31 +99,21 @@ struct DenialExplain: AsyncParsableCommand {
                 }
             }
         }
-        var auditText: String?
-        var auditSource: String?
-        var notes: [String] = []
+        let denials = VMDenials(environment: env, registry: store.registry, policy: policy, policySource: policySource)
+        let report: VMDenialReport
         switch file {
         case "-"?:
-            auditText = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-            auditSource = "standard input"
+            report = try denials.collect(vm: name, auditText: String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self),
+                                         auditSource: "standard input")
         case let path?:
             guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
                 throw ValidationError("cannot read '\(path)': no such file or not readable; give an audit log such as "
                                       + "\(VMDenials.auditLog), or '-' for ausearch output on standard input")
             }
-            auditText = String(decoding: data, as: UTF8.self)
-            auditSource = "audit log \(path)"
+            report = try denials.collect(vm: name, auditText: String(decoding: data, as: UTF8.self), auditSource: "audit log \(path)")
         case nil:
-            if let data = FileManager.default.contents(atPath: VMDenials.auditLog) {
-                auditText = String(decoding: data, as: UTF8.self)
-                auditSource = "audit log \(VMDenials.auditLog)"
-            } else {
-                notes.append("\(VMDenials.auditLog) does not exist (no auditd); pipe ausearch output with '-' or name a log file")
-            }
+            report = try denials.collect(vm: name)
         }
-        var report = try VMDenials(environment: env, registry: store.registry, policy: policy, policySource: policySource)
-            .collect(vm: name, auditText: auditText, auditSource: auditSource)
-        report.notes = notes + report.notes
         if json {
             try printJSON(report)
             return

@@ -155,6 +155,21 @@ public struct VMDenials {
         return report
     }
 
+    /// `collect` over an audit log file: `auditLog` (default `/var/log/audit/audit.log`) when it exists, with a
+    /// note when it does not (no auditd), so only svirt's Landlock records are read. What the console calls.
+    public func collect(vm name: String, auditLog path: String = VMDenials.auditLog) throws -> VMDenialReport {
+        var text: String?
+        if let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() {
+            text = String(decoding: data, as: UTF8.self)
+        }
+        var report = try collect(vm: name, auditText: text, auditSource: text == nil ? nil : "audit log \(path)")
+        if text == nil {
+            report.notes.insert("\(path) does not exist or is not readable (no auditd?); pipe ausearch output with '-' or name a log file",
+                                at: 0)
+        }
+        return report
+    }
+
     /// A Landlock refusal with the SELinux decision the policy gives for the same access.
     public func explain(_ d: LandlockDenial) -> VMDenial {
         var e = DenialExplanation(permissions: [], source: d.process ?? "", target: "", tclass: "file", object: d.path,

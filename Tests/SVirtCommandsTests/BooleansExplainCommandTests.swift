@@ -23,12 +23,13 @@ func jsonObject(_ text: String) -> [String: Any] {
 
 @Suite("svirt booleans and svirt explain --vm")
 struct BooleansExplainCommandTests {
-    @Test("svirt booleans lists the Debian policy's virt booleans with their defaults and shows virt_use_execmem affecting the TCG guest only")
+    @Test("svirt booleans lists the Debian policy's virt booleans with their defaults, virt_use_execmem affecting the TCG guest only and virt_transition_userdomain the unconfined_t one")
     func list() throws {
         try requireSVirt()
         let host = try LifecycleHost("svirt-bools")
         #expect(try host.define("tcg", host.xml("tcg", disks: [], type: "qemu", seclabel: staticSeclabel("s0:c10,c20"))).status == 0)
         #expect(try host.define("kvm", host.xml("kvm", disks: [], type: "kvm")).status == 0)
+        #expect(try host.define("user", host.xml("user", disks: [], type: "kvm", seclabel: staticSeclabel("s0", type: "unconfined_t"))).status == 0)
         let r = try host.run("booleans", "--json")
         #expect(r.status == 0, "\(r.stderr)")
         let list = jsonArray(r.stdout)
@@ -42,6 +43,14 @@ struct BooleansExplainCommandTests {
         let effects = (execmem["effects"] as? [[String: Any]]) ?? []
         #expect(effects.compactMap { $0["domain"] as? String } == ["tcg"])
         #expect(effects.first?["access"] as? String == "svirt_t svirt_t:process { execmem }")
+        // Debian's policy lacks virt_transition_userdomain; svirt's built-in policy decides whether svirt may start
+        // QEMU in a user domain (the static unconfined_t label).
+        let userdomain = try #require(list.first { $0["name"] as? String == "virt_transition_userdomain" })
+        let transitions = (userdomain["effects"] as? [[String: Any]]) ?? []
+        #expect(transitions.compactMap { $0["domain"] as? String } == ["user"])
+        #expect(transitions.first?["access"] as? String == "virtd_t unconfined_t:process { transition }")
+        #expect(list.filter { !["virt_use_execmem", "virt_transition_userdomain"].contains($0["name"] as? String) }
+            .allSatisfy { ($0["effects"] as? [Any])?.isEmpty == true })
         let text = try host.run("booleans")
         #expect(text.stdout.contains("virt_use_execmem (off) affects:\n  tcg: TCG guest"), "\(text.stdout)")
         #expect(text.stdout.contains("denied now: svirt booleans virt_use_execmem=on"))
