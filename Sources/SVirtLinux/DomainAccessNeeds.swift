@@ -73,15 +73,7 @@ public struct DomainAccessNeeds {
         let plan = try LabelPlanner(contexts: selinux.contexts, host: LinuxHostInspector()).plan(for: domain, label: label)
         let mounts = Self.mounts()
         for e in plan.entries where e.path.hasPrefix("/") {
-            var st = stat()
-            let exists = stat(e.path, &st) == 0
-            let tclass: String
-            switch exists ? st.st_mode & S_IFMT : S_IFREG {
-            case S_IFBLK: tclass = "blk_file"
-            case S_IFCHR: tclass = "chr_file"
-            case S_IFDIR: tclass = "dir"
-            default: tclass = "file"
-            }
+            let (tclass, exists) = Self.objectClass(of: e.path)
             guard let target = e.context ?? Self.fileSystemLabel(e.path, mounts: mounts, policy: policy)
                     ?? (exists ? Self.xattrLabel(e.path) : nil) else { continue }
             var perms = tclass == "dir" ? ["getattr", "open", "search", "read"] : ["getattr", "open", "read"]
@@ -90,6 +82,18 @@ public struct DomainAccessNeeds {
                                     target: target, tclass: tclass, permissions: perms, object: e.path))
         }
         return out
+    }
+
+    /// The SELinux object class of what is at `path` (`file` for a path that does not exist), and whether it exists.
+    static func objectClass(of path: String) -> (tclass: String, exists: Bool) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return ("file", false) }
+        switch st.st_mode & S_IFMT {
+        case S_IFBLK: return ("blk_file", true)
+        case S_IFCHR: return ("chr_file", true)
+        case S_IFDIR: return ("dir", true)
+        default: return ("file", true)
+        }
     }
 
     static func xattrLabel(_ path: String) -> SecurityContext? {

@@ -175,15 +175,7 @@ public struct VMDenials {
         var e = DenialExplanation(permissions: [], source: d.process ?? "", target: "", tclass: "file", object: d.path,
                                   result: "UNKNOWN", reason: "", fixes: [])
         if let p = d.process, let process = try? SecurityContext(parsing: p), let path = d.path {
-            var st = stat()
-            let exists = stat(path, &st) == 0
-            let tclass: String
-            switch exists ? st.st_mode & S_IFMT : S_IFREG {
-            case S_IFBLK: tclass = "blk_file"
-            case S_IFCHR: tclass = "chr_file"
-            case S_IFDIR: tclass = "dir"
-            default: tclass = "file"
-            }
+            let (tclass, exists) = DomainAccessNeeds.objectClass(of: path)
             var perms = tclass == "dir" ? ["open", "read", "search"] : ["open", "read"]
             if d.write != false && tclass != "dir" { perms.append("write") }
             if let (target, from) = label(of: path, exists: exists) {
