@@ -85,19 +85,22 @@ struct DenialExplain: AsyncParsableCommand {
     func explainVM(_ name: String) throws {
         let env = try HostEnvironment(stateDirectory: options.global.stateDir, selinuxRoot: options.global.selinuxRoot)
         let store = try BooleanStore(environment: env, registry: try env.openRegistry())
+        // The policy (--policy, else the host's) with svirt's effective booleans, then the --bool overrides.
         var policy: PolicyDatabase
-        var policySource: String
-        if options.policy != nil {
-            (policy, policySource) = try options.load()
+        let policySource: String
+        if let path = options.policy {
+            policy = try PolicyOptions.read(path)
+            policySource = path
         } else {
-            policy = try store.effectivePolicy()
+            policy = store.policy
             policySource = store.policySource
-            let overrides = try options.parsedBooleans()
-            if !overrides.isEmpty {
-                do { policy = try policy.settingBooleans(overrides) } catch let e as PolicyFormatError {
-                    throw ValidationError("\(e.section): \(e.found)")
-                }
-            }
+        }
+        let given = try options.parsedBooleans()
+        let values = try store.effectiveBooleans().filter { policy.booleanValue($0.key) != nil }.merging(given) { _, g in g }
+        do {
+            policy = try policy.settingBooleans(values)
+        } catch let e as PolicyFormatError {
+            throw ValidationError("\(e.section): \(e.found)")
         }
         let denials = VMDenials(environment: env, registry: store.registry, policy: policy, policySource: policySource)
         let report: VMDenialReport

@@ -82,10 +82,19 @@ struct BooleansExplainCommandTests {
         #expect(notVirt.status == 1 && notVirt.stderr.contains("is not a virt boolean"), "\(notVirt.stderr)")
     }
 
-    @Test("explain --vm explains the TCG guest's execmem denial as virt_use_execmem, from a file and from standard input, and leaves other VMs' denials out")
-    func explainVM() throws {
+    @Test("explain --vm explains the TCG guest's execmem denial as virt_use_execmem, from a file and from standard input, and leaves other VMs' denials out",
+          arguments: ["default", "mls"].filter { FileManager.default.fileExists(atPath: "/etc/selinux/\($0)/policy/policy.33") })
+    func explainVM(policyType: String) throws {
         try requireSVirt()
         let host = try LifecycleHost("svirt-explainvm")
+        // An SELinux root whose configuration names the Debian policy of this case.
+        let root = "\(host.dir)/selinux"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try "SELINUX=permissive\nSELINUXTYPE=\(policyType)\n".write(toFile: "\(root)/config", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/\(policyType)", withDestinationPath: "/etc/selinux/\(policyType)")
+        func run(_ args: String..., stdin: String? = nil) throws -> CLIResult {
+            try svirt(args + ["--state-dir", host.state, "--selinux-root", root], stdin: stdin)
+        }
         let tcg = "system_u:system_r:svirt_t:s0:c10,c20", other = "system_u:system_r:svirt_t:s0:c3,c4"
         #expect(try host.define("tcg", host.xml("tcg", disks: [], type: "qemu", seclabel: staticSeclabel("s0:c10,c20"))).status == 0)
         #expect(try host.define("other", host.xml("other", disks: [], type: "kvm", seclabel: staticSeclabel("s0:c3,c4"))).status == 0)
@@ -101,32 +110,34 @@ struct BooleansExplainCommandTests {
         try log.write(toFile: file, atomically: true, encoding: .utf8)
 
         for args in [["explain", "--vm", "tcg", file], ["explain", "--vm", "tcg", "-"]] {
-            let r = try svirt(args + ["--state-dir", host.state], stdin: args.last == "-" ? log : nil)
+            let r = try svirt(args + ["--state-dir", host.state, "--selinux-root", root], stdin: args.last == "-" ? log : nil)
             #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.hasPrefix("policy: /etc/selinux/\(policyType)/policy/policy.33") || r.stdout.hasPrefix("policy: \(root)/\(policyType)/policy/policy.33"),
+                    "\(r.stdout)")
             #expect(r.stdout.contains("audit line 1 (1764180000.367:367): denied { execmem } scontext=\(tcg)"), "\(r.stdout)")
             #expect(r.stdout.contains("BOOLEAN: no allow rule grants it now, but the boolean virt_use_execmem enables one"))
             #expect(r.stdout.contains("fix: setsebool -P virt_use_execmem on"))
             #expect(!r.stdout.contains("c3,c4") && !r.stdout.contains("shadow_t"), "other VMs' and the host's denials stay out")
             #expect(r.stdout.components(separatedBy: "audit line ").count == 2)
         }
-        let json = jsonObject(try svirt(["explain", "--vm", "tcg", file, "--json", "--state-dir", host.state]).stdout)
+        let json = jsonObject(try run("explain", "--vm", "tcg", file, "--json").stdout)
         let denials = (json["denials"] as? [[String: Any]]) ?? []
         #expect(denials.count == 1)
         let e = denials.first?["explanation"] as? [String: Any]
         #expect(e?["result"] as? String == "BOOLEAN")
         #expect((e?["booleans"] as? [[String: Any]])?.first?["name"] as? String == "virt_use_execmem")
 
-        let theirs = try host.run("explain", "--vm", "other", file)
+        let theirs = try run("explain", "--vm", "other", file)
         #expect(theirs.stdout.contains("audit line 3") && !theirs.stdout.contains("execmem"), "\(theirs.stdout)")
 
         // With svirt's override on, the policy svirt decides with allows it, and says so.
-        #expect(try host.run("booleans", "virt_use_execmem=on").status == 0)
-        #expect(try host.run("explain", "--vm", "tcg", file).stdout.contains("ALLOW: this policy allows it now"))
+        #expect(try run("booleans", "virt_use_execmem=on").status == 0)
+        #expect(try run("explain", "--vm", "tcg", file).stdout.contains("ALLOW: this policy allows it now"))
 
-        let none = try svirt(["explain", "--vm", "tcg", "-", "--state-dir", host.state], stdin: "")
+        let none = try run("explain", "--vm", "tcg", "-", stdin: "")
         #expect(none.status == 0)
         #expect(none.stdout.contains("no denials found for 'tcg'"), "\(none.stdout)")
-        let missing = try host.run("explain", "--vm", "ghost", file)
+        let missing = try run("explain", "--vm", "ghost", file)
         #expect(missing.status == 1 && missing.stderr.contains("failed to get domain 'ghost'"))
     }
 
