@@ -17,11 +17,14 @@ public struct DomainAccessNeeds {
     public let env: HostEnvironment
     public let registry: SQLiteRegistry
     public let policy: PolicyDatabase
+    /// The host's SELinux configuration (contexts for the labels a start would give), read once.
+    let selinux: HostSELinuxConfiguration
 
-    public init(environment env: HostEnvironment, registry: SQLiteRegistry, policy: PolicyDatabase) {
+    public init(environment env: HostEnvironment, registry: SQLiteRegistry, policy: PolicyDatabase) throws {
         self.env = env
         self.registry = registry
         self.policy = policy
+        selinux = try env.selinux()
     }
 
     /// The needs of every defined VM and of every running transient one, by VM name; the warnings name VMs that
@@ -39,7 +42,6 @@ public struct DomainAccessNeeds {
 
     /// The label a VM runs with (running: its live label) or would get at start.
     public func label(of name: String) throws -> (domain: DomainDefinition, label: SecurityLabel, running: RunningDomain?) {
-        let selinux = try env.selinux()
         let generator = LabelGenerator(contexts: selinux.contexts, manager: env.managerContext().context, pool: try env.pool())
         if let run = try registry.runningDomain(named: name), run.label != nil {
             let d = try DomainDefinition(xml: run.liveXML, mode: .live, source: "the live XML of '\(name)'")
@@ -69,7 +71,6 @@ public struct DomainAccessNeeds {
         out.append(VMAccessNeed(domain: name, purpose: "svirt starts its QEMU in \(process.type)",
                                 source: env.managerContext().context, target: process, tclass: "process",
                                 permissions: ["transition"]))
-        let selinux = try env.selinux()
         let plan = try LabelPlanner(contexts: selinux.contexts, host: LinuxHostInspector()).plan(for: domain, label: label)
         let mounts = Self.mounts()
         for e in plan.entries where e.path.hasPrefix("/") {
