@@ -57,9 +57,9 @@ struct BooleansCommand: AsyncParsableCommand {
             print("\(name) is now \(outcome.effective ? "on" : "off") for svirt's decisions")
             return
         }
-        let needs = try DomainAccessNeeds(environment: env, registry: registry, policy: store.policy).all()
-        for w in needs.warnings { printError("warning: \(w)") }
-        var list = try store.list(effectsFor: needs.needs.keys.sorted().flatMap { needs.needs[$0] ?? [] })
+        let all = try store.listForDomains()
+        for w in all.warnings { printError("warning: \(w)") }
+        var list = all.booleans
         if !name.isEmpty {
             list = list.filter { $0.name == name }
             if list.isEmpty {
@@ -84,7 +84,7 @@ struct BooleansCommand: AsyncParsableCommand {
         let affecting = list.filter { !$0.effects.isEmpty }
         print("")
         if affecting.isEmpty {
-            print(needs.needs.isEmpty ? "no VMs are defined, so no boolean changes anything for them"
+            print(all.domains.isEmpty ? "no VMs are defined, so no boolean changes anything for them"
                   : "none of these booleans changes anything for the defined VMs")
         }
         for b in affecting {

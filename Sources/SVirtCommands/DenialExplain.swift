@@ -85,45 +85,38 @@ struct DenialExplain: AsyncParsableCommand {
     func explainVM(_ name: String) throws {
         let env = try HostEnvironment(stateDirectory: options.global.stateDir, selinuxRoot: options.global.selinuxRoot)
         let store = try BooleanStore(environment: env, registry: try env.openRegistry())
+        // The policy (--policy, else the host's) with svirt's effective booleans, then the --bool overrides.
         var policy: PolicyDatabase
-        var policySource: String
-        if options.policy != nil {
-            (policy, policySource) = try options.load()
+        let policySource: String
+        if let path = options.policy {
+            policy = try PolicyOptions.read(path)
+            policySource = path
         } else {
-            policy = try store.effectivePolicy()
+            policy = store.policy
             policySource = store.policySource
-            let overrides = try options.parsedBooleans()
-            if !overrides.isEmpty {
-                do { policy = try policy.settingBooleans(overrides) } catch let e as PolicyFormatError {
-                    throw ValidationError("\(e.section): \(e.found)")
-                }
-            }
         }
-        var auditText: String?
-        var auditSource: String?
-        var notes: [String] = []
+        let given = try options.parsedBooleans()
+        let values = try store.effectiveBooleans().filter { policy.booleanValue($0.key) != nil }.merging(given) { _, g in g }
+        do {
+            policy = try policy.settingBooleans(values)
+        } catch let e as PolicyFormatError {
+            throw ValidationError("\(e.section): \(e.found)")
+        }
+        let denials = VMDenials(environment: env, registry: store.registry, policy: policy, policySource: policySource)
+        let report: VMDenialReport
         switch file {
         case "-"?:
-            auditText = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-            auditSource = "standard input"
+            report = try denials.collect(vm: name, auditText: String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self),
+                                         auditSource: "standard input")
         case let path?:
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
                 throw ValidationError("cannot read '\(path)': no such file or not readable; give an audit log such as "
                                       + "\(VMDenials.auditLog), or '-' for ausearch output on standard input")
             }
-            auditText = String(decoding: data, as: UTF8.self)
-            auditSource = "audit log \(path)"
+            report = try denials.collect(vm: name, auditText: String(decoding: data, as: UTF8.self), auditSource: "audit log \(path)")
         case nil:
-            if let data = FileManager.default.contents(atPath: VMDenials.auditLog) {
-                auditText = String(decoding: data, as: UTF8.self)
-                auditSource = "audit log \(VMDenials.auditLog)"
-            } else {
-                notes.append("\(VMDenials.auditLog) does not exist (no auditd); pipe ausearch output with '-' or name a log file")
-            }
+            report = try denials.collect(vm: name)
         }
-        var report = try VMDenials(environment: env, registry: store.registry, policy: policy, policySource: policySource)
-            .collect(vm: name, auditText: auditText, auditSource: auditSource)
-        report.notes = notes + report.notes
         if json {
             try printJSON(report)
             return

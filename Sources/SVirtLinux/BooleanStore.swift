@@ -131,6 +131,14 @@ public struct BooleanStore {
         return out
     }
 
+    /// `list(effectsFor:)` over the needs of every defined (and running) VM: what `svirt booleans` and the console
+    /// show. The warnings name VMs whose needs could not be computed.
+    public func listForDomains() throws -> (booleans: [VirtBoolean], domains: [String], warnings: [String]) {
+        let needs = try DomainAccessNeeds(environment: env, registry: registry, policy: policy).all()
+        let names = needs.needs.keys.sorted()
+        return (try list(effectsFor: names.flatMap { needs.needs[$0] ?? [] }), names, needs.warnings)
+    }
+
     /// What `set` did.
     public struct SetOutcome: Sendable, Hashable, Codable {
         public var name: String

@@ -17,11 +17,14 @@ public struct DomainAccessNeeds {
     public let env: HostEnvironment
     public let registry: SQLiteRegistry
     public let policy: PolicyDatabase
+    /// The host's SELinux configuration (contexts for the labels a start would give), read once.
+    let selinux: HostSELinuxConfiguration
 
-    public init(environment env: HostEnvironment, registry: SQLiteRegistry, policy: PolicyDatabase) {
+    public init(environment env: HostEnvironment, registry: SQLiteRegistry, policy: PolicyDatabase) throws {
         self.env = env
         self.registry = registry
         self.policy = policy
+        selinux = try env.selinux()
     }
 
     /// The needs of every defined VM and of every running transient one, by VM name; the warnings name VMs that
@@ -39,7 +42,6 @@ public struct DomainAccessNeeds {
 
     /// The label a VM runs with (running: its live label) or would get at start.
     public func label(of name: String) throws -> (domain: DomainDefinition, label: SecurityLabel, running: RunningDomain?) {
-        let selinux = try env.selinux()
         let generator = LabelGenerator(contexts: selinux.contexts, manager: env.managerContext().context, pool: try env.pool())
         if let run = try registry.runningDomain(named: name), run.label != nil {
             let d = try DomainDefinition(xml: run.liveXML, mode: .live, source: "the live XML of '\(name)'")
@@ -69,19 +71,10 @@ public struct DomainAccessNeeds {
         out.append(VMAccessNeed(domain: name, purpose: "svirt starts its QEMU in \(process.type)",
                                 source: env.managerContext().context, target: process, tclass: "process",
                                 permissions: ["transition"]))
-        let selinux = try env.selinux()
         let plan = try LabelPlanner(contexts: selinux.contexts, host: LinuxHostInspector()).plan(for: domain, label: label)
         let mounts = Self.mounts()
         for e in plan.entries where e.path.hasPrefix("/") {
-            var st = stat()
-            let exists = stat(e.path, &st) == 0
-            let tclass: String
-            switch exists ? st.st_mode & S_IFMT : S_IFREG {
-            case S_IFBLK: tclass = "blk_file"
-            case S_IFCHR: tclass = "chr_file"
-            case S_IFDIR: tclass = "dir"
-            default: tclass = "file"
-            }
+            let (tclass, exists) = Self.objectClass(of: e.path)
             guard let target = e.context ?? Self.fileSystemLabel(e.path, mounts: mounts, policy: policy)
                     ?? (exists ? Self.xattrLabel(e.path) : nil) else { continue }
             var perms = tclass == "dir" ? ["getattr", "open", "search", "read"] : ["getattr", "open", "read"]
@@ -90,6 +83,18 @@ public struct DomainAccessNeeds {
                                     target: target, tclass: tclass, permissions: perms, object: e.path))
         }
         return out
+    }
+
+    /// The SELinux object class of what is at `path` (`file` for a path that does not exist), and whether it exists.
+    static func objectClass(of path: String) -> (tclass: String, exists: Bool) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return ("file", false) }
+        switch st.st_mode & S_IFMT {
+        case S_IFBLK: return ("blk_file", true)
+        case S_IFCHR: return ("chr_file", true)
+        case S_IFDIR: return ("dir", true)
+        default: return ("file", true)
+        }
     }
 
     static func xattrLabel(_ path: String) -> SecurityContext? {
@@ -115,7 +120,7 @@ public struct DomainAccessNeeds {
                                        "fuseblk": "fuseblk", "9p": "9p", "virtiofs": "virtiofs"]
 
     /// The label the policy gives every file of a label-less filesystem (NFS, CIFS, FUSE) holding `path`.
-    static func fileSystemLabel(_ path: String, mounts: [(point: String, type: String)], policy: PolicyDatabase) -> SecurityContext? {
+    public static func fileSystemLabel(_ path: String, mounts: [(point: String, type: String)], policy: PolicyDatabase) -> SecurityContext? {
         guard let m = mounts.first(where: { path == $0.point || path.hasPrefix($0.point == "/" ? "/" : $0.point + "/") }) else { return nil }
         let base = m.type.split(separator: ".").first.map(String.init) ?? m.type
         guard let fs = labelLessFileSystems[base] else { return nil }

@@ -212,7 +212,9 @@ public final class DomainLifecycle {
                                           progress: &progress)
         } catch {
             // QEMU's own words on what Landlock refused it, before the runtime directory goes.
-            LandlockDenialLog.record("\(error)", origin: "start", running: row, registry: local)
+            if "\(error)".contains("exited during startup") {
+                LandlockDenialLog.record("\(error)", origin: "start", running: row, registry: local)
+            }
             let problems = await undoStart(domain, row: row, progress: progress)
             try? local.log(domain: domain.name, kind: "start-failed", message: "\(error)")
             if problems.isEmpty { throw error }

@@ -106,12 +106,14 @@ public struct VMDenials {
         }
         for e in try registry.events(domain: name, kind: "start", limit: 1000) {
             known = true
-            // "started: pid N, label L, mode"
-            let parts = e.message.replacingOccurrences(of: "started: ", with: "").split(separator: ",")
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-            for p in parts {
-                if p.hasPrefix("pid "), let n = Int32(p.dropFirst(4)), !pids.contains(n) { pids.append(n) }
-                if p.hasPrefix("label ") { add(String(p.dropFirst(6))) }
+            // "started: pid N, label L, MODE" (L holds commas: s0:c1,c2)
+            let m = e.message
+            if let p = m.range(of: "pid "), let end = m[p.upperBound...].firstIndex(of: ","),
+               let n = Int32(m[p.upperBound..<end]), !pids.contains(n) {
+                pids.append(n)
+            }
+            if let l = m.range(of: ", label "), let end = m.range(of: ", ", options: .backwards), end.lowerBound > l.upperBound {
+                add(String(m[l.upperBound..<end.lowerBound]))
             }
         }
         if !known, try !LandlockDenialLog.recorded(domain: name, registry: registry, limit: 1).isEmpty { known = true }
@@ -153,20 +155,27 @@ public struct VMDenials {
         return report
     }
 
+    /// `collect` over an audit log file: `auditLog` (default `/var/log/audit/audit.log`) when it exists, with a
+    /// note when it does not (no auditd), so only svirt's Landlock records are read. What the console calls.
+    public func collect(vm name: String, auditLog path: String = VMDenials.auditLog) throws -> VMDenialReport {
+        var text: String?
+        if let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() {
+            text = String(decoding: data, as: UTF8.self)
+        }
+        var report = try collect(vm: name, auditText: text, auditSource: text == nil ? nil : "audit log \(path)")
+        if text == nil {
+            report.notes.insert("\(path) does not exist or is not readable (no auditd?); pipe ausearch output with '-' or name a log file",
+                                at: 0)
+        }
+        return report
+    }
+
     /// A Landlock refusal with the SELinux decision the policy gives for the same access.
     public func explain(_ d: LandlockDenial) -> VMDenial {
         var e = DenialExplanation(permissions: [], source: d.process ?? "", target: "", tclass: "file", object: d.path,
                                   result: "UNKNOWN", reason: "", fixes: [])
         if let p = d.process, let process = try? SecurityContext(parsing: p), let path = d.path {
-            var st = stat()
-            let exists = stat(path, &st) == 0
-            let tclass: String
-            switch exists ? st.st_mode & S_IFMT : S_IFREG {
-            case S_IFBLK: tclass = "blk_file"
-            case S_IFCHR: tclass = "chr_file"
-            case S_IFDIR: tclass = "dir"
-            default: tclass = "file"
-            }
+            let (tclass, exists) = DomainAccessNeeds.objectClass(of: path)
             var perms = tclass == "dir" ? ["open", "read", "search"] : ["open", "read"]
             if d.write != false && tclass != "dir" { perms.append("write") }
             if let (target, from) = label(of: path, exists: exists) {
