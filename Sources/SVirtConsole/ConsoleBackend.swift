@@ -135,17 +135,9 @@ public struct ConsoleBackend: Sendable {
         return try await withTaskExecutorPreference(ConsoleWorkers.shared) { try HostReport.gather(environment: env) }
     }
 
-    /// The isolation matrix of every VM, running or defined (`svirt check --all`): the host's policy, with svirt's
-    /// boolean store where SELinux is off.
+    /// The isolation matrix of every VM, running or defined, as `svirt check --all` computes it.
     public func matrix() async throws -> IsolationMatrix {
-        let checker = try environment.selinux().accessChecker()
-        return try await with { lifecycle in
-            var settings: [String: Bool] = [:]
-            if lifecycle.probe.selinux() == .disabled {
-                settings = try lifecycle.local.booleanSettings().filter { try checker.definesBoolean($0.key) }
-            }
-            return try await lifecycle.isolationMatrix(names: [], checker: checker, booleans: settings, policySource: checker.source)
-        }
+        try await with { try await $0.isolationMatrix() }
     }
 
     /// The virt booleans with their values and what each changes for the defined VMs (`svirt booleans`).
@@ -160,10 +152,9 @@ public struct ConsoleBackend: Sendable {
     public func booleans() async throws -> BooleansReport {
         try await with { lifecycle in
             let store = try BooleanStore(environment: environment, registry: lifecycle.local)
-            let needs = try DomainAccessNeeds(environment: environment, registry: lifecycle.local, policy: store.policy).all()
-            let list = try store.list(effectsFor: needs.needs.keys.sorted().flatMap { needs.needs[$0] ?? [] })
-            return BooleansReport(selinuxEnabled: store.selinuxEnabled, policy: store.policySource, booleans: list,
-                                  warnings: needs.warnings)
+            let listed = try store.listForDomains()
+            return BooleansReport(selinuxEnabled: store.selinuxEnabled, policy: store.policySource, booleans: listed.booleans,
+                                  warnings: listed.warnings)
         }
     }
 
@@ -173,20 +164,8 @@ public struct ConsoleBackend: Sendable {
         try await with { lifecycle in
             let s = try lifecycle.status(of: name)
             let store = try BooleanStore(environment: environment, registry: lifecycle.local)
-            var auditText: String?
-            var auditSource: String?
-            var notes: [String] = []
-            if let data = FileManager.default.contents(atPath: VMDenials.auditLog) {
-                auditText = String(decoding: data, as: UTF8.self)
-                auditSource = "audit log \(VMDenials.auditLog)"
-            } else {
-                notes.append("\(VMDenials.auditLog) does not exist (no auditd): only svirt's Landlock records were read")
-            }
-            var report = try VMDenials(environment: environment, registry: lifecycle.local, policy: try store.effectivePolicy(),
-                                       policySource: store.policySource)
-                .collect(vm: s.name, auditText: auditText, auditSource: auditSource)
-            report.notes = notes + report.notes
-            return report
+            return try VMDenials(environment: environment, registry: lifecycle.local, policy: try store.effectivePolicy(),
+                                 policySource: store.policySource).collect(vm: s.name)
         }
     }
 }
