@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SVirt
 import SVirtLinux
 
 /// `svirt labels NAME`: every resource of a domain with the label it carries now, as `ls -Z` shows it.
@@ -18,7 +19,8 @@ struct DomainLabels: AsyncParsableCommand {
     func run() async throws {
         try await virsh(nil) {
             try await DomainContext.with(global) { ctx in
-                let rows = try ctx.lifecycle.currentLabels(of: name)
+                let s = try ctx.lifecycle.status(of: name)
+                let rows = try ctx.lifecycle.resourceLabels(of: s)
                 if json {
                     try printJSON(rows)
                     return

@@ -70,13 +70,13 @@ public struct ConsoleBackend: Sendable {
         try await with { lifecycle in
             let s = try lifecycle.status(of: name)
             var page = DomainPage(domain: s.summary, resources: [], xml: s.running?.liveXML ?? s.definedXML ?? "")
-            do { page.resources = try lifecycle.currentLabels(of: s.name) } catch { page.resourcesError = "\(error)" }
+            do { page.resources = try lifecycle.resourceLabels(of: s) } catch { page.resourcesError = "\(error)" }
             return page
         }
     }
 
     public func labels(_ name: String) async throws -> [DomainLifecycle.ResourceLabel] {
-        try await with { try $0.currentLabels(of: name) }
+        try await with { try $0.resourceLabels(of: try $0.status(of: name)) }
     }
 
     /// The live XML of a running domain, else its definition.

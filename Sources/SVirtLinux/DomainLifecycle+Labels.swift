@@ -4,23 +4,22 @@ import SELinux
 import SVirt
 
 extension DomainLifecycle {
-    /// One resource of a domain with the label it carries now (`svirt labels`, the console's VM page).
-    public struct ResourceLabel: Sendable, Codable, Hashable {
-        /// What the resource is to the domain (`disk vda`, `tpm`, ...).
+    /// One resource of a domain with the label it carries now, as `ls -Z` shows it.
+    public struct ResourceLabel: Sendable, Hashable, Codable {
+        /// What it is to the domain (`disk 'vda'`, `serial`, ...).
         public var resource: String
         public var path: String
-        /// The label the file carries now (`security.selinux`); nil when it cannot be read.
+        /// `security.selinux` now (nil: none, or unreadable).
         public var label: String?
-        /// The label svirt gives it while the domain runs (nil: left as it is, or the domain is not running).
+        /// The label svirt gives it while the domain runs (nil: left as it is, or the domain is shut off).
         public var runningLabel: String?
-        /// `user:group` of the file now.
+        /// `user:group`.
         public var owner: String?
     }
 
-    /// Every resource of the domain `key` (name, id or UUID) with its current label and owner. A running domain's
-    /// resources come from its live XML and the label it runs with; a shut-off one's from its definition.
-    public func currentLabels(of key: String) throws -> [ResourceLabel] {
-        let s = try status(of: key)
+    /// Every resource of the domain with its current label and owner: for a running domain the resources of its
+    /// live XML (with the labels svirt gave them), otherwise those of its definition.
+    public func resourceLabels(of s: Status) throws -> [ResourceLabel] {
         let driver = try driver()
         let plan: LabelPlan
         if let r = s.running, r.label != nil || r.imageLabel != nil {
@@ -48,13 +47,13 @@ extension DomainLifecycle {
         return rows
     }
 
-    /// The user name of `uid`, or the number.
+    /// The name of a user id, else the number.
     public static func userName(_ uid: UInt32) -> String {
         guard let p = getpwuid(uid), let n = p.pointee.pw_name else { return String(uid) }
         return String(cString: n)
     }
 
-    /// The group name of `gid`, or the number.
+    /// The name of a group id, else the number.
     public static func groupName(_ gid: UInt32) -> String {
         guard let g = getgrgid(gid), let n = g.pointee.gr_name else { return String(gid) }
         return String(cString: n)
