@@ -130,6 +130,40 @@ struct ConsoleAPITests {
         #expect(r.errorMessage == expected)
     }
 
+    @Test("the define page's form defines a domain (303 to the list, seen by svirt list) and shows the reader's message on malformed XML")
+    func defineForm() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-define")
+        let console = try ConsoleProcess(state: dir.state)
+        let token = try await csrf(console)
+        let type = ("Content-Type", "application/x-www-form-urlencoded")
+        func form(_ xml: String) -> [UInt8] {
+            var allowed = CharacterSet.alphanumerics
+            allowed.insert(charactersIn: "-._~")
+            return Array("csrf=\(token)&xml=\(xml.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")".utf8)
+        }
+        let good = try await HTTP.request(.POST, console.base + "/define", headers: [type, ("Origin", console.base)],
+                                          body: form(Scratch.xml("formvm", disk: "\(dir.path)/f.img")))
+        #expect(good.status == 303, "\(good.body)")
+        #expect(good.headers.first(name: "Location") == "/?done=define&vm=formvm")
+        #expect(try dir.list()["formvm"]?["state"] as? String == "shut off")
+        let bad = try await HTTP.request(.POST, console.base + "/define", headers: [type, ("Origin", console.base)], body: form("<domain><name>x</nam>"))
+        #expect(bad.status == 400)
+        var expected = ""
+        do { _ = try DomainDefinition(xml: "<domain><name>x</nam>", source: "the submitted XML") } catch let e as SVirtError { expected = e.message }
+        #expect(bad.body.contains(expected.replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "'", with: "&#39;")), "\(bad.body)")
+        #expect(bad.body.contains("&lt;domain&gt;&lt;name&gt;x&lt;/nam&gt;"), "the form keeps what was typed")
+    }
+
+    @Test("a --listen that is not ADDR:PORT is a usage error naming the fix", arguments: ["nonsense", "1.2.3.4:99999", "::1:80", ":80"])
+    func badListen(listen: String) throws {
+        try requireSVirt()
+        let r = try runSVirt(["serve", "--listen", listen, "--state-dir", "/nonexistent-svirt-state"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--listen '\(listen)'") && r.stderr.contains("ADDR:PORT"), "\(r.stderr)")
+    }
+
     @Test("listening beyond loopback, every request needs the token: API reads get 401, pages send to /login, the token signs in")
     func nonLoopback() async throws {
         try requireSVirt()

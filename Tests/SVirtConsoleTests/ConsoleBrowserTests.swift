@@ -16,8 +16,9 @@ let hasQEMU: Bool = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-
 @Suite("svirt serve in a real browser", .serialized, .enabled(if: getuid() == 0, "needs root"),
        .enabled(if: HeadlessChromium.executable != nil, "chromium is not installed (CI installs it)"))
 struct ConsoleBrowserTests {
-    @Test("headless chromium loads the console, starts a VM with a click, sees its process and image labels, opens the isolation matrix and stops the VM; svirt list agrees each time")
-    func browser() async throws {
+    @Test("headless chromium loads the console, starts a VM with a click, sees its process and image labels, opens the isolation matrix and stops the VM; svirt list agrees each time",
+          arguments: hasQEMU ? [false, true] : [true])
+    func browser(standIn: Bool) async throws {
         try requireSVirt()
         let dir = try Scratch("svirt-console-browser")
         let original = "system_u:object_r:virt_image_t:s0"
@@ -25,7 +26,7 @@ struct ConsoleBrowserTests {
         let otherDisk = try dir.image("other.img", label: original)
         try dir.define("webvm", disk: disk)
         try dir.define("othervm", disk: otherDisk)
-        let console = try ConsoleProcess(state: dir.state)
+        let console = try ConsoleProcess(state: dir.state, extra: standIn ? ["--stand-in"] : [])
         defer { console.stop() }
         let browser = try HeadlessChromium(scratch: dir.path)
         defer { browser.shutdown() }
@@ -58,7 +59,7 @@ struct ConsoleBrowserTests {
         // The screenshot of the VM list is kept.
         let png = try browser.screenshot()
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
-        let artefact = "\(try artifactDirectory())/console-vm-list.png"
+        let artefact = "\(try artifactDirectory())/console-vm-list\(standIn ? "-stand-in" : "").png"
         try png.write(to: URL(fileURLWithPath: artefact))
         print("screenshot of the VM list: \(artefact)")
 
@@ -87,7 +88,7 @@ struct ConsoleBrowserTests {
         #expect(restored == original, "the image's label is given back")
 
         // The reverse: a VM started by the CLI shows up in the console.
-        let started = try runSVirt(["start", "webvm", "--state-dir", dir.state] + (hasQEMU ? [] : ["--stand-in"]))
+        let started = try runSVirt(["start", "webvm", "--state-dir", dir.state] + (standIn ? ["--stand-in"] : []))
         try #require(started.status == 0, "svirt start: \(started.stderr)")
         try browser.navigate(console.base + "/")
         try browser.wait(for: "document.querySelector('button.destroy[data-vm=\"webvm\"]')", timeout: 30, "the CLI's VM in the console")

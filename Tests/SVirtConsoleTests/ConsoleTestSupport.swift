@@ -125,7 +125,9 @@ final class ConsoleProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: svirtBinary)
         var args = ["serve", "--state-dir", state, "--listen", listen] + extra
-        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") && isRoot { args.append("--stand-in") }
+        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") && isRoot && !extra.contains("--stand-in") {
+            args.append("--stand-in")
+        }
         process.arguments = args
         process.standardInput = FileHandle.nullDevice
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
