@@ -60,11 +60,20 @@ struct ConsoleServe: AsyncParsableCommand {
             }
         }, startOptions: options, shutdownTimeout: .seconds(shutdownTimeout))
         let server = ConsoleServer(listen: address, token: token.token, backend: backend)
+        do {
+            try await serve(server, tokenPath: tokenPath, created: token.created)
+        } catch let e as SVirtError {
+            printError("error: \(e.message)")
+            throw ExitCode.failure
+        }
+    }
+
+    func serve(_ server: ConsoleServer, tokenPath: String, created: Bool) async throws {
         try await server.run { bound in
             // Unbuffered: a script (or a test) waits for this line to learn the port.
             let shown = bound.host == "0.0.0.0" || bound.host == "::" ? "HOST:\(bound.port)" : bound.description
             let scope = bound.isLoopback ? "loopback only" : "the token is required for every request"
-            let lines = "svirt console listening on http://\(shown)/ (\(scope))\ntoken file: \(tokenPath)\(token.created ? " (new)" : "")\n"
+            let lines = "svirt console listening on http://\(shown)/ (\(scope))\ntoken file: \(tokenPath)\(created ? " (new)" : "")\n"
             FileHandle.standardOutput.write(Data(lines.utf8))
         }
     }

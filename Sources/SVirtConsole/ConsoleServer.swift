@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import SVirt
 import SVirtLinux
+import Synchronization
 
 /// `svirt serve`: the web console and its JSON API over one Hummingbird router.
 ///
@@ -55,14 +56,21 @@ public struct ConsoleServer: Sendable {
     public func run(onListening: @escaping @Sendable (ListenAddress) -> Void) async throws {
         var logger = Logger(label: "svirt.console")
         logger.logLevel = .warning
+        let listening = Mutex(false)
         let app = Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "svirt"),
             onServerRunning: { channel in
+                listening.withLock { $0 = true }
                 let port = channel.localAddress?.port ?? listen.port
                 onListening(ListenAddress(host: listen.host, port: port))
             },
             logger: logger)
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch where !listening.withLock({ $0 }) {
+            throw SVirtError(.configuration, "cannot listen on \(listen): \(error); give a free address and port with --listen "
+                             + "(port 0 picks a free one)", cause: error)
+        }
     }
 }

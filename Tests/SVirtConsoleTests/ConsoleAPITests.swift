@@ -164,6 +164,16 @@ struct ConsoleAPITests {
         #expect(r.stderr.contains("--listen '\(listen)'") && r.stderr.contains("ADDR:PORT"), "\(r.stderr)")
     }
 
+    @Test("a port in use is an error that names the address and the fix")
+    func portInUse() throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-busy")
+        let console = try ConsoleProcess(state: dir.state)
+        let r = try runSVirt(["serve", "--listen", "127.0.0.1:\(console.port)", "--state-dir", dir.state])
+        #expect(r.status == 1)
+        #expect(r.stderr.hasPrefix("error: cannot listen on 127.0.0.1:\(console.port): ") && r.stderr.contains("--listen"), "\(r.stderr)")
+    }
+
     @Test("listening beyond loopback, every request needs the token: API reads get 401, pages send to /login, the token signs in")
     func nonLoopback() async throws {
         try requireSVirt()
