@@ -47,8 +47,9 @@ public struct DomainClonePlan: Sendable, Hashable {
     /// Plans the clone of `original` as `newName`.
     ///
     /// - Parameters:
-    ///   - files: the copies' paths (`--file`), in the order of the disks that are copied; disks without one get
-    ///     a path next to the original (the original name replaced by the new one, else `-clone` added).
+    ///   - files: the copies' paths (`--file`), one per copied file in the order of the disks (then `<nvram>`);
+    ///     empty: each copy goes next to its original (the original name replaced by the new one, else `-clone`
+    ///     added).
     ///   - force: clone a VM with a static label anyway.
     ///   - takenMACs: MAC addresses other domains use (lower case); new ones avoid them.
     ///   - exists: whether a path exists (no copy overwrites a file).
@@ -63,9 +64,9 @@ public struct DomainClonePlan: Sendable, Hashable {
         if sl.type == .static {
             let label = sl.label ?? "(no label)"
             guard force else {
-                throw SVirtError(.labeling, "'\(original.name)' has a static SELinux label (\(label)): a clone would carry the "
-                                 + "same label on a copy of its image, and two VMs with one static label are not kept apart "
-                                 + "(one image per static label). Clone it with --force, then give the clone a label of its "
+                throw SVirtError(.labeling, "'\(original.name)' has a static SELinux label (\(label)): one image per static label: "
+                                 + "a clone would run with the same label on a copy of the image, so the two VMs would share "
+                                 + "one level and each could open the other's image. Clone it with --force, then give the clone a label of its "
                                  + "own: svirt edit --set-seclabel 'static:CONTEXT' \(newName), or --set-seclabel dynamic")
             }
             warnings.append("'\(newName)' keeps the static label \(label) of '\(original.name)': give it its own label "
@@ -189,9 +190,11 @@ public struct DomainClonePlan: Sendable, Hashable {
                 root.children[i] = .element(os)
             }
         }
-        if !remainingFiles.isEmpty {
-            throw SVirtError(.invalidDomain, "\(files.count) --file given, but only \(files.count - remainingFiles.count) "
-                             + "file(s) of '\(original.name)' are copied; drop the extra --file")
+        if !files.isEmpty, files.count != copies.count {
+            let list = copies.map { "\($0.what) (\($0.source))" }.joined(separator: ", ")
+            throw SVirtError(.invalidDomain, "\(files.count) --file given, but '\(original.name)' has \(copies.count) private "
+                             + "file(s) to copy\(copies.isEmpty ? "" : ": " + list); give one --file per copied file, in this "
+                             + "order, or none for paths next to the originals")
         }
         tree.root = root
         let clone = try DomainDefinition(tree: tree, mode: .inactive)

@@ -166,9 +166,11 @@ extension DomainLifecycle {
     }
 
     /// Checks edited XML as `svirt define` does (the same hardened reader) and its SELinux labels against the
-    /// host's policy, without defining it. Nil when `edited` is `original` unchanged.
+    /// host's policy, without defining it. Nil when `edited` is `original` unchanged (white space at either end
+    /// aside: editors add a final newline).
     public func checkEdit(original: String, edited: String, source: String = "the edited XML") throws -> DomainDefinition? {
-        guard edited != original else { return nil }
+        guard edited.trimmingCharacters(in: .whitespacesAndNewlines) != original.trimmingCharacters(in: .whitespacesAndNewlines)
+        else { return nil }
         let domain = try DomainDefinition(xml: edited, source: source)
         let problems = try seclabelProblems(domain)
         if !problems.isEmpty {
