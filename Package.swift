@@ -61,12 +61,13 @@ let package = Package(
             name: "svirt-bench",
             dependencies: ["SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster"],
             swiftSettings: strict),
-        .testTarget(name: "SELinuxTests", dependencies: ["SELinux"], swiftSettings: strict),
-        .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy"], swiftSettings: strict),
+        .target(name: "SVirtTestSupport", path: "Tests/SVirtTestSupport", swiftSettings: strict),
+        .testTarget(name: "SELinuxTests", dependencies: ["SELinux", "SVirtTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),
-        .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt"], swiftSettings: strict),
+        .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands", "SELinux", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
-        .testTarget(name: "SVirtXenTests", dependencies: ["SVirtXen", "SVirt", "SELinuxPolicy", "SELinux"], swiftSettings: strict),
+        .testTarget(name: "SVirtXenTests", dependencies: ["SVirtXen", "SVirt", "SELinuxPolicy", "SELinux", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(name: "SVirtClusterTests", dependencies: ["SVirtCluster", "SVirtLinux", "SVirt", "SELinux"], swiftSettings: strict),
     ]
 )

@@ -97,7 +97,7 @@ func virshReason(_ e: SVirtError) -> String {
 }
 
 /// Reads a domain XML file ('-': standard input), with errors that name the file.
-func readDomainXML(_ file: String) throws -> DomainDefinition {
+func readDomainXML(_ file: String, mode: DomainDefinition.ParseMode = .inactive) throws -> DomainDefinition {
     let data: Data
     if file == "-" {
         data = FileHandle.standardInput.readDataToEndOfFile()
@@ -114,7 +114,7 @@ func readDomainXML(_ file: String) throws -> DomainDefinition {
     guard let text = String(data: data, encoding: .utf8) else {
         throw SVirtError(.invalidDomain, "\(file) is not UTF-8 text; save the domain XML as UTF-8")
     }
-    return try DomainDefinition(xml: text, source: file == "-" ? "standard input" : file)
+    return try DomainDefinition(xml: text, mode: mode, source: file == "-" ? "standard input" : file)
 }
 
 /// A process's `ps -eZ` line: label, pid, tty, cpu time, command.

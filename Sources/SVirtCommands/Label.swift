@@ -27,25 +27,7 @@ struct DomainXMLOptions: ParsableArguments {
     }
 
     /// The domain definition, with errors that name the file.
-    func domain() throws -> DomainDefinition {
-        let data: Data
-        if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let d = FileManager.default.contents(atPath: file) else {
-                let why = FileManager.default.fileExists(atPath: file) ? "it is not readable" : "it does not exist"
-                throw SVirtError(.notFound, "cannot read the domain XML \(file): \(why)")
-            }
-            data = d
-        }
-        guard data.count <= XMLLimits.domain.maxBytes else {
-            throw SVirtError(.invalidDomain, "\(file) is \(data.count) bytes, more than the \(XMLLimits.domain.maxBytes) bytes svirt reads")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw SVirtError(.invalidDomain, "\(file) is not UTF-8 text; save the domain XML as UTF-8")
-        }
-        return try DomainDefinition(xml: text, mode: live ? .live : .inactive, source: file == "-" ? "standard input" : file)
-    }
+    func domain() throws -> DomainDefinition { try readDomainXML(file, mode: live ? .live : .inactive) }
 }
 
 /// How a plan entry is shown to people.

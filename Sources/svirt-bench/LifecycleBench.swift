@@ -109,45 +109,8 @@ enum LifecycleBench {
     static func directRound(emulator: QEMUEmulator, kvm: Bool, image: String, dir: String,
                             round: Int) throws -> (total: Double, start: Double) {
         let qmp = "\(dir)/d\(round).sock"
-        let c = configuration(kvm: kvm, image: image, qmp: qmp)
-        var args = try QEMUCommandLine(c, emulator: emulator).arguments
-        // The same command line with the monitor socket made by QEMU itself.
-        if let i = args.firstIndex(of: "socket,id=charmonitor,fd=\(QEMUCommandLine.monitorDescriptor),server=on,wait=off") {
-            args[i] = "socket,id=charmonitor,path=\(qmp),server=on,wait=off"
-        }
-        let t0 = now()
-        var pid: pid_t = 0
-        let argv = ([emulator.path] + args).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let envStrings = ["PATH=/usr/bin:/bin", "LC_ALL=C"]
-        let env = envStrings.map { strdup($0) } + [nil]
-        defer { for p in env { free(p) } }
-        guard posix_spawn(&pid, emulator.path, &actions, nil, argv, env) == 0 else {
-            throw SVirtError(.launch, "posix_spawn failed")
-        }
-        // Wait until the monitor is usable: the greeting, then qmp_capabilities answered (as svirt waits).
-        let deadline = ContinuousClock.now + .seconds(30)
-        var greeted = false
-        while !greeted && ContinuousClock.now < deadline {
-            guard let fd = try? UnixSocket.connect(path: qmp) else {
-                usleep(2000)
-                continue
-            }
-            greeted = (try? QMPClient(descriptor: fd, path: qmp, timeout: .seconds(30))) != nil
-        }
-        let greetedAt = now() - t0
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let t = now() - t0
-        unlink(qmp)
-        guard greeted else { throw SVirtError(.launch, "QEMU did not greet") }
-        return (t, greetedAt)
+        let args = try QEMUCommandLine(configuration(kvm: kvm, image: image, qmp: qmp), emulator: emulator).arguments
+        let r = try DirectQEMU.round(emulator.path, args, qmp: qmp)
+        return (r.total, r.ready)
     }
 }

@@ -103,59 +103,13 @@ enum StartDestroyBench {
     /// Runs a program with its output discarded and waits for it; returns its exit status. posix_spawn and waitpid
     /// directly: Foundation's `Process.waitUntilExit` polls its run loop and would add up to 50 ms per command.
     static func command(_ path: String, _ args: [String]) throws -> Int32 {
-        let argv = ([path] + args).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        guard rc == 0 else { throw SVirtError(.launch, "cannot run \(path): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        DirectQEMU.wait(try DirectQEMU.spawn(path, args))
     }
 
     /// Starts QEMU with the command line (its monitor on a path QEMU makes itself), waits until the monitor
     /// answers `qmp_capabilities`, sends SIGTERM and waits. Returns the seconds it took.
     static func directRound(_ emulator: String, _ arguments: [String], qmp: String) -> Double? {
-        var args = arguments
-        if let i = args.firstIndex(of: "socket,id=charmonitor,fd=\(QEMUCommandLine.monitorDescriptor),server=on,wait=off") {
-            args[i] = "socket,id=charmonitor,path=\(qmp),server=on,wait=off"
-        }
-        unlink(qmp)
-        let t0 = now()
-        var pid: pid_t = 0
-        let argv = ([emulator] + args).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let envStrings = ["PATH=/usr/bin:/bin", "LC_ALL=C"]
-        let env = envStrings.map { strdup($0) } + [nil]
-        defer { for p in env { free(p) } }
-        guard posix_spawn(&pid, emulator, &actions, nil, argv, env) == 0 else { return nil }
-        let deadline = ContinuousClock.now + .seconds(30)
-        var greeted = false
-        while !greeted && ContinuousClock.now < deadline {
-            guard let fd = try? UnixSocket.connect(path: qmp) else {
-                usleep(2000)
-                continue
-            }
-            greeted = (try? QMPClient(descriptor: fd, path: qmp, timeout: .seconds(30))) != nil
-        }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let t = now() - t0
-        unlink(qmp)
-        return greeted ? t : nil
+        (try? DirectQEMU.round(emulator, arguments, qmp: qmp))?.total
     }
 
     static func canonicalPath(_ p: String) -> String {

@@ -24,13 +24,13 @@ func createDifferential(policyPath: String, count: Int, seed: UInt64) throws -> 
     }
     let dir = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let qfile = dir + "/create.tsv", out = dir + "/create.out", bin = dir + "/sepol_create"
+    let qfile = dir + "/create.tsv", out = dir + "/create.out", bin = dir + "/sepol_oracle"
     try (queries.map { "\($0.0)\t\($0.1)\t\($0.2)" }.joined(separator: "\n") + "\n").write(toFile: qfile, atomically: true, encoding: .utf8)
-    let (cc, ccErr) = try run("/usr/bin/cc", ["-O2", "-o", bin, repositoryRoot + "/oracle/sepol_create.c",
+    let (cc, ccErr) = try run("/usr/bin/cc", ["-O2", "-o", bin, repositoryRoot + "/oracle/sepol_oracle.c",
                                               "/usr/lib/x86_64-linux-gnu/libsepol.a"])
     guard cc == 0 else { return (0, ["cc failed: \(ccErr)"]) }
-    let (status, _) = try run(bin, [policyPath, qfile, out])
-    guard status == 0 else { return (0, ["sepol_create exited \(status)"]) }
+    let (status, _) = try run(bin, ["create", policyPath, qfile, out])
+    guard status == 0 else { return (0, ["sepol_oracle create exited \(status)"]) }
     let theirs = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
     var mismatches: [String] = []
     for (i, q) in queries.enumerated() {

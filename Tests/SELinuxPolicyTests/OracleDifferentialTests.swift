@@ -187,15 +187,16 @@ func differential(policyPath: String, queries: [PolicyQuery]) throws -> (mismatc
     let queryFile = dir + "/queries.tsv"
     try (queries.map(\.line).joined(separator: "\n") + "\n").write(toFile: queryFile, atomically: true, encoding: .utf8)
 
-    let binary = dir + "/sepol_vectors"
-    let (ccStatus, ccErr) = try run("/usr/bin/cc", ["-O2", "-o", binary, repositoryRoot + "/oracle/sepol_vectors.c", "-lsepol"])
+    let binary = dir + "/sepol_oracle"
+    let (ccStatus, ccErr) = try run("/usr/bin/cc", ["-O2", "-o", binary, repositoryRoot + "/oracle/sepol_oracle.c",
+                                                          "/usr/lib/x86_64-linux-gnu/libsepol.a"])
     guard ccStatus == 0 else { return (["cc failed: \(ccErr)"], [:]) }
 
     // Both oracles run while svirt answers the same queries.
     let vectorsOut = dir + "/vectors.txt", whyOut = dir + "/why.txt"
     let cProcess = Process()
     cProcess.executableURL = URL(fileURLWithPath: binary)
-    cProcess.arguments = [policyPath, queryFile, vectorsOut]
+    cProcess.arguments = ["av", policyPath, queryFile, vectorsOut]
     cProcess.standardError = FileHandle.nullDevice
     let pyProcess = Process()
     pyProcess.executableURL = URL(fileURLWithPath: "/usr/bin/python3")

@@ -1,20 +1,10 @@
+import SVirtTestSupport
 import Testing
 @testable import SELinux
 
-/// SplitMix64, so failures can be replayed from the seed.
-struct TestRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("label properties") struct LabelPropertyTests {
-    static func randomCategories(_ rng: inout TestRNG, limit: Int = 1024) -> [Int] {
+    static func randomCategories(_ rng: inout SeededRandom, limit: Int = 1024) -> [Int] {
         switch Int.random(in: 0..<4, using: &rng) {
         case 0: return []
         case 1: return (0..<Int.random(in: 1...3, using: &rng)).map { _ in Int.random(in: 0..<limit, using: &rng) }
@@ -26,7 +16,7 @@ struct TestRNG: RandomNumberGenerator {
     }
 
     /// Text for a category list in a random (non-canonical) spelling: shuffled, with duplicates and spans.
-    static func spell(_ cats: [Int], _ rng: inout TestRNG) -> String {
+    static func spell(_ cats: [Int], _ rng: inout SeededRandom) -> String {
         var items: [String] = []
         var sorted = Array(Set(cats)).sorted()
         while !sorted.isEmpty {
@@ -44,7 +34,7 @@ struct TestRNG: RandomNumberGenerator {
         return items.joined(separator: ",")
     }
 
-    static func randomLevelText(_ rng: inout TestRNG) -> (String, Int, Set<Int>) {
+    static func randomLevelText(_ rng: inout SeededRandom) -> (String, Int, Set<Int>) {
         let s = Int.random(in: 0..<16, using: &rng)
         let cats = randomCategories(&rng)
         let spelled = spell(cats, &rng)
@@ -53,7 +43,7 @@ struct TestRNG: RandomNumberGenerator {
 
     @Test("100,000 random contexts round-trip: parse(format(x)) == x and format is stable")
     func roundTrip() throws {
-        var rng = TestRNG(state: 20261126)
+        var rng = SeededRandom(seed: 20261126)
         let names = ["system_u", "user_u", "unconfined_u", "root", "staff_u", "a", "x.y-z_9"]
         let roles = ["system_r", "object_r", "unconfined_r", "staff_r"]
         let types = ["svirt_t", "svirt_image_t", "virt_content_t", "unlabeled_t", "t"]
@@ -91,7 +81,7 @@ struct TestRNG: RandomNumberGenerator {
 
     @Test("dominance agrees with a brute-force set model on random levels")
     func dominanceModel() {
-        var rng = TestRNG(state: 77)
+        var rng = SeededRandom(seed: 77)
         for _ in 0..<100_000 {
             // Small universes make equal and comparable pairs common.
             let limit = [4, 8, 70, 1024].randomElement(using: &rng)!

@@ -1,4 +1,5 @@
 import Foundation
+import SVirtTestSupport
 import SELinux
 import SVirtLinux
 import Testing
@@ -22,7 +23,7 @@ struct FileContextsOracleTests {
     @Test("random file_contexts with random aliases match libselinux", arguments: [1, 2, 3])
     func random(seed: Int) throws {
         let base = UInt64(ProcessInfo.processInfo.environment["SVIRT_FCONTEXT_SEED"].flatMap { UInt64($0) } ?? 0)
-        var rng = SplitMix64(seed: base &+ UInt64(seed) &* 0x9E37_79B9)
+        var rng = SeededRandom(seed: base &+ UInt64(seed) &* 0x9E37_79B9)
         let files = RandomFileContexts.make(&rng)
         let dir = try Oracle.TemporaryDirectory()
         for (suffix, text) in files.texts { try Data(text.utf8).write(to: URL(fileURLWithPath: "\(dir.path)/file_contexts\(suffix)")) }
@@ -59,7 +60,7 @@ struct FileContextsOracleTests {
         }
         var records = try Oracle.rootFileSystem()
         #expect(records.count > 1_000, "find / -xdev listed only \(records.count) paths")
-        var rng = SplitMix64(seed: 0x5EED_F11E)
+        var rng = SeededRandom(seed: 0x5EED_F11E)
         let sample = stride(from: 0, to: records.count, by: max(1, records.count / 4_000)).map { records[$0].path }
         records += EdgeCases.make(from: sample, aliases: aliasSources, relative: true, rng: &rng)
         try compare(fileContexts: "\(dir.path)/file_contexts", records: records, what: "\(type) policy")
@@ -202,18 +203,6 @@ enum Oracle {
     }
 }
 
-/// A small deterministic generator, so a failing seed can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Paths that exercise the cleaning and alias rules, built from real or generated paths.
 enum EdgeCases {
@@ -223,7 +212,7 @@ enum EdgeCases {
     /// libselinux labels a relative path that an expression matches, and svirt never labels one, so they are
     /// compared only on files whose expressions all start with '/' (the Debian policies), where both say none.
     static func make(from sample: [[UInt8]], aliases: [String], relative: Bool,
-                     rng: inout SplitMix64) -> [Oracle.Record] {
+                     rng: inout SeededRandom) -> [Oracle.Record] {
         var paths: [[UInt8]] = [Array("/".utf8), Array("//".utf8), Array("///".utf8), Array("/\n".utf8)]
         if relative {
             paths += [[], Array(".".utf8), Array("relative/path".utf8), Array("usr/bin/ls".utf8), [0x0A]]
@@ -263,7 +252,7 @@ enum RandomFileContexts {
     static let words = ["a", "b", "c", "lib", "bin", "x.y", "run", "1", "12", "ab", "usr", "var", "d-e", "f_g"]
     static let fileTypes = ["", "", "", "--", "-d", "-l", "-p", "-s", "-c", "-b"]
 
-    static func make(_ rng: inout SplitMix64) -> Files {
+    static func make(_ rng: inout SeededRandom) -> Files {
         var main: [String] = ["/.*\tsystem_u:object_r:default_t:s0"]
         for k in 0..<350 { main.append(line(k, &rng)) }
         let homedirs = (0..<20).map { line(1000 + $0, &rng) }
@@ -284,9 +273,9 @@ enum RandomFileContexts {
                      aliasSources: aliasSources)
     }
 
-    static func pick(_ a: [String], _ rng: inout SplitMix64) -> String { a[Int.random(in: 0..<a.count, using: &rng)] }
+    static func pick(_ a: [String], _ rng: inout SeededRandom) -> String { a[Int.random(in: 0..<a.count, using: &rng)] }
 
-    static func line(_ k: Int, _ rng: inout SplitMix64) -> String {
+    static func line(_ k: Int, _ rng: inout SeededRandom) -> String {
         let t = pick(fileTypes, &rng)
         let context = Int.random(in: 0..<10, using: &rng) == 0 ? "<<none>>"
             : "system_u:object_r:t\(k)_t:s0" + (Bool.random(using: &rng) ? "" : ":c\(k % 1024)")
@@ -294,7 +283,7 @@ enum RandomFileContexts {
     }
 
     /// An expression: mostly the shapes real file_contexts use, sometimes the odd corners of the dialect.
-    static func regex(_ rng: inout SplitMix64) -> String {
+    static func regex(_ rng: inout SeededRandom) -> String {
         switch Int.random(in: 0..<40, using: &rng) {
         case 0: return "/" + pick(words, &rng) + "|/" + pick(words, &rng)
         case 1: return "/" + pick(words, &rng) + "/?" + pick(words, &rng)
@@ -315,7 +304,7 @@ enum RandomFileContexts {
         return r
     }
 
-    static func component(_ rng: inout SplitMix64) -> String {
+    static func component(_ rng: inout SeededRandom) -> String {
         switch Int.random(in: 0..<22, using: &rng) {
         case 0: return ".*"
         case 1: return "[^/]*"
@@ -338,7 +327,7 @@ enum RandomFileContexts {
     }
 
     /// Paths built from the same words, so that many of them match the expressions.
-    static func paths(_ rng: inout SplitMix64, count: Int) -> [Oracle.Record] {
+    static func paths(_ rng: inout SeededRandom, count: Int) -> [Oracle.Record] {
         let extra = ["abab", "ababc", "xx", "123", "7.z", "]x", "ax", "aab", "cc", "Z", "x.y", ".", ".."]
         return (0..<count).map { _ in
             var p = ""

@@ -1,16 +1,9 @@
 import Foundation
+@_exported import SVirtTestSupport
 import SELinux
 import SELinuxPolicy
 @testable import SVirtXen
 
-/// The repository root, found from this file's path.
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    url.deleteLastPathComponent()   // SVirtXenTests
-    url.deleteLastPathComponent()   // Tests
-    url.deleteLastPathComponent()
-    return url.path
-}()
 
 let xenFixtures = repositoryRoot + "/Tests/Fixtures/xen"
 let xenPolicyDirectory = xenFixtures + "/policy"
@@ -24,12 +17,6 @@ let xenPolicyFixtures: [(name: String, mls: Bool)] = [
 /// The four label cases.
 let labelCases = ["seclabel-only", "init-seclabel", "no-label", "stubdom"]
 
-func readBytes(_ path: String) throws -> [UInt8] {
-    guard let d = FileManager.default.contents(atPath: path) else {
-        throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
-    }
-    return [UInt8](d)
-}
 
 func readText(_ path: String) throws -> String { String(decoding: try readBytes(path), as: UTF8.self) }
 
@@ -63,21 +50,5 @@ func withLevel(_ text: String, _ level: String) -> String {
 
 let haveCheckpolicy = FileManager.default.isExecutableFile(atPath: "/usr/bin/checkpolicy")
 
-func temporaryDirectory() throws -> String {
-    let dir = NSTemporaryDirectory() + "svirt-xen-tests-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+func temporaryDirectory() throws -> String { try temporaryDirectory(prefix: "svirt-xen-tests") }
 
-/// A small seeded generator (SplitMix64), so every run draws the same values.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
