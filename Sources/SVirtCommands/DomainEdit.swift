@@ -42,7 +42,7 @@ struct DomainEdit: AsyncParsableCommand {
             try await DomainContext.with(global) { ctx in
                 if let spec = setSeclabel {
                     let seclabel = try DomainDefinition.seclabel(spec: spec, relabel: relabel.map { $0 == "yes" })
-                    report(try ctx.lifecycle.setSeclabel(of: name, seclabel))
+                    report(try ctx.lifecycle.setSeclabel(of: name, seclabel), ctx.lifecycle)
                     return
                 }
                 try edit(ctx.lifecycle)
@@ -50,13 +50,16 @@ struct DomainEdit: AsyncParsableCommand {
         }
     }
 
-    func report(_ outcome: DomainLifecycle.EditOutcome) {
+    func report(_ outcome: DomainLifecycle.EditOutcome, _ lifecycle: DomainLifecycle) {
         switch outcome {
         case .unchanged:
             print("Domain '\(name)' XML configuration not changed.")
         case .defined(let d, _):
             print(d.name == name ? "Domain '\(name)' XML configuration edited."
                                  : "Domain '\(d.name)' defined from the edited XML of '\(name)'.")
+            if (try? lifecycle.local.runningDomain(named: d.name)) != nil {
+                printError("note: '\(d.name)' is running; the edited definition takes effect at its next start")
+            }
         }
     }
 
@@ -84,11 +87,20 @@ struct DomainEdit: AsyncParsableCommand {
                                  + "of '\(name)' is unchanged")
             }
             do {
-                report(try lifecycle.saveEdit(of: name, original: original, edited: text))
+                report(try lifecycle.saveEdit(of: name, original: original, edited: text), lifecycle)
                 return
             } catch let e as SVirtError {
                 printError("error: \(virshReason(e))")
-                printError("Failed. Re-opening the editor with the error at the top; save the file unchanged to give up.")
+                if isatty(0) == 1 && isatty(2) == 1 {
+                    // A person at a terminal is asked, as virsh asks.
+                    FileHandle.standardError.write(Data("Failed. Try again? [y,n]: ".utf8))
+                    let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "n"
+                    guard answer == "y" || answer == "yes" else {
+                        throw SVirtError(.invalidDomain, "the definition of '\(name)' is unchanged")
+                    }
+                } else {
+                    printError("Failed. Re-opening the editor with the error at the top; save the file unchanged to give up.")
+                }
                 lastFailure = (text, e.message)
                 failures += 1
                 shown = Self.marker + Self.commentSafe(e.message) + " -->\n" + text

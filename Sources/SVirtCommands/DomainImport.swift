@@ -29,15 +29,15 @@ struct DomainImport: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Virtual CPUs.", valueName: "N"))
     var vcpus: Int = 1
 
-    @Option(help: ArgumentHelp("kvm (hardware virtualisation) or qemu (TCG emulation).", valueName: "kvm|qemu"))
-    var type: String = "kvm"
+    @Option(help: ArgumentHelp("kvm (hardware virtualisation) or qemu (TCG emulation); default: kvm where /dev/kvm is usable, else qemu.", valueName: "kvm|qemu"))
+    var type: String?
 
     @Flag(help: "Print the domain XML instead of defining it.")
     var printXml = false
 
     func validate() throws {
         if disks.isEmpty { throw ValidationError("give at least one --disk PATH (an existing disk image)") }
-        if DomainDefinition.VirtType(rawValue: type) == nil {
+        if let type, DomainDefinition.VirtType(rawValue: type) == nil {
             throw ValidationError("--type \(type): use kvm or qemu")
         }
     }
@@ -51,7 +51,7 @@ struct DomainImport: AsyncParsableCommand {
                 return d
             }
             var imported = ImportedDomain(name: name, memoryMiB: memory, vcpus: vcpus, disks: parsed)
-            imported.type = DomainDefinition.VirtType(rawValue: type) ?? .kvm
+            imported.type = type.flatMap(DomainDefinition.VirtType.init(rawValue:)) ?? (HostProbe().kvm().usable ? .kvm : .qemu)
             try await DomainContext.with(global, quiet: printXml) { ctx in
                 let domain = try ctx.lifecycle.importDomain(imported, define: !printXml)
                 if printXml {
