@@ -33,7 +33,9 @@ struct DomainClone: AsyncParsableCommand {
     func run() async throws {
         try await virsh("Failed to clone domain '\(name)'") {
             try await DomainContext.with(global) { ctx in
-                let plan = try ctx.lifecycle.planClone(name: name, newName: newName, files: files, force: force)
+                let cwd = FileManager.default.currentDirectoryPath
+                let absolute = files.map { $0.hasPrefix("/") || $0.isEmpty ? $0 : (cwd.hasSuffix("/") ? cwd : cwd + "/") + $0 }
+                let plan = try ctx.lifecycle.planClone(name: name, newName: newName, files: absolute, force: force)
                 for w in plan.warnings { printError("warning: \(w)") }
                 let onTerminal = isatty(1) == 1
                 var lastShown = -1
