@@ -73,6 +73,11 @@ struct DomainEdit: AsyncParsableCommand {
         while true {
             try Self.write(shown, to: file)
             try Self.runEditor(on: file)
+            var st = stat()
+            if stat(file, &st) == 0, st.st_size > off_t(XMLLimits.domain.maxBytes) {
+                throw SVirtError(.invalidDomain, "the edited file is \(st.st_size) bytes, more than the \(XMLLimits.domain.maxBytes) "
+                                 + "bytes svirt reads; the definition of '\(name)' is unchanged")
+            }
             guard let data = FileManager.default.contents(atPath: file),
                   let saved = String(data: data, encoding: .utf8) else {
                 throw SVirtError(.invalidDomain, "cannot read \(file) back as UTF-8 text; the definition of '\(name)' is unchanged")

@@ -196,6 +196,7 @@ extension DomainLifecycle {
         let original = try editableXML(of: name)
         let domain = try DomainDefinition(xml: original, source: "the definition of '\(name)'")
         let edited = try domain.settingSelinuxSeclabel(seclabel)
+        if edited.selinuxSeclabel == domain.selinuxSeclabel { return .unchanged }
         return try saveEdit(of: name, original: original, edited: edited.xmlText())
     }
 }
