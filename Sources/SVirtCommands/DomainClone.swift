@@ -41,7 +41,7 @@ struct DomainClone: AsyncParsableCommand {
                 var lastShown = -1
                 let cloned = try ctx.lifecycle.clone(plan) { p in
                     guard onTerminal, p.progress.total > 0 else { return }
-                    let percent = Int(p.progress.done * 100 / p.progress.total)
+                    let percent = Int(Double(p.progress.done) / Double(p.progress.total) * 100)
                     guard percent != lastShown || p.progress.done == p.progress.total else { return }
                     lastShown = percent
                     let line = "\rCopying \(p.copy.what) (\(p.index + 1)/\(p.count)) to \(p.copy.destination): \(percent)% "

@@ -3,6 +3,7 @@ import Glibc
 import SVirt
 import Testing
 @testable import SVirtLinux
+import SVirtTestSupport
 
 /// The API the CLI and the web console share: import, clone and edit over a lifecycle and its registry.
 @Suite("lifecycle workflows: import, clone, edit")
@@ -76,6 +77,21 @@ struct WorkflowLifecycleTests {
         guard case .unchanged = try lifecycle.setSeclabel(of: "e", d.selinuxSeclabel) else {
             Issue.record("setting the label it has changes nothing")
             return
+        }
+    }
+}
+
+@Suite("workflow inputs never trap")
+struct WorkflowNeverTrapTests {
+    @Test("random --disk and --set-seclabel text is read or refused with an SVirtError, never a crash")
+    func randomText() {
+        var rng = SeededRandom(seed: 0x5EC1AB)
+        let alphabet = Array("/,=:.abcdefqrstuwxyz0123456789_-shareablereadonlyformat=qcow2device=cdrombus=static:dynamic:none:s0:c1,c2 \u{0}é")
+        for _ in 0..<3000 {
+            let n = Int(rng.next() % 48)
+            let text = String((0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+            do { _ = try ImportedDomain.ImportedDisk.parse(text) } catch { #expect(error is SVirtError, "\(text): \(error)") }
+            do { _ = try DomainDefinition.seclabel(spec: text, relabel: nil) } catch { #expect(error is SVirtError, "\(text): \(error)") }
         }
     }
 }
