@@ -150,8 +150,8 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     /// Things the gathering said (missing images, a policy fallback).
     public var warnings: [String]
 
-    /// True when a finding is a FAIL.
-    public var failed: Bool { findings.contains { $0.severity == .fail } }
+    /// True when a finding is a FAIL (kept in the JSON as `failed`).
+    public private(set) var failed: Bool
 
     /// The permissions asked on files and devices.
     public static let filePermissions = ["read", "write", "append", "open", "getattr", "setattr", "ioctl", "lock", "map",
@@ -259,6 +259,7 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         }
         self.cells = cells
         self.findings = findings
+        failed = findings.contains { $0.severity == .fail }
     }
 
     /// The cell for a VM and a target (a resource id or `process:NAME`).
