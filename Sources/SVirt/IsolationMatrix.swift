@@ -252,9 +252,14 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                 guard la.high.dominates(lb.high) else { continue }
                 if la.high == lb.high && j < i { continue }  // an equal pair, said once
                 let how = la.high == lb.high ? "has the same level as" : "dominates"
+                var message = "'\(a.name)' (\(la)) \(how) '\(b.name)' (\(lb)): MCS cannot keep '\(a.name)' away from the "
+                    + "files of '\(b.name)'"
+                if b.plannedLevel {
+                    message += " ('\(b.name)' is not running: while '\(a.name)' does not run either, its level is not "
+                        + "reserved and a start can give '\(b.name)' this level; keep static levels outside the category pool)"
+                }
                 findings.append(Finding(severity: .fail, kind: .levelDominance, vms: [a.name, b.name], target: nil,
-                                        message: "'\(a.name)' (\(la)) \(how) '\(b.name)' (\(lb)): MCS cannot keep '\(a.name)' "
-                                        + "away from the files of '\(b.name)'"))
+                                        message: message))
             }
         }
         self.cells = cells
