@@ -25,6 +25,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             Label.self,
             Cluster.self,
             Policy.self,
+            IsolationCheck.self,
             DenialExplain.self,
             Xen.self,
             Demo.self,
