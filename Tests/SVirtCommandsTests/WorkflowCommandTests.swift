@@ -129,6 +129,17 @@ struct WorkflowCommandTests {
             let image = try #require(rows.first { $0["name"] as? String == n }?["imageLabel"] as? String)
             #expect(xattr("security.selinux", own) == image)
         }
+        // svirt check over the two running VMs: no FAIL, the one image shared by both, each private image only its own.
+        let check = try CheckCommandTests.check(host, ["Shareable_VM", "Shareable_VM-clone"])
+        #expect(check.status == 0, "\(check.stderr) \(check.findings)")
+        let sharedInfo = check.findings("shared-resource")
+        #expect(sharedInfo.count == 1 && Set(sharedInfo.first?["vms"] as? [String] ?? []) == ["Shareable_VM", "Shareable_VM-clone"], "\(sharedInfo)")
+        if let privID = check.resourceID(priv), let copyID = check.resourceID(copy) {
+            #expect(check.cell("Shareable_VM-clone", privID)?["state"] as? String == "denied")
+            #expect(check.cell("Shareable_VM", copyID)?["state"] as? String == "denied")
+        } else {
+            Issue.record("svirt check lists both private images: \(check.resources)")
+        }
         // A running source with a private writable disk is not cloned.
         let busy = try host.run("clone", "Shareable_VM", "third")
         #expect(busy.status == 1 && busy.stderr.contains("is running and disk 'vdb' (\(priv)) is private and writable"), "\(busy.stderr)")
