@@ -87,10 +87,6 @@ struct DomainEdit: AsyncParsableCommand {
                 throw SVirtError(.invalidDomain, "\(last.message)\nThe file was saved unchanged after the error: giving up; "
                                  + "the definition of '\(name)' is unchanged")
             }
-            if failures >= Self.maxFailures, let last = lastFailure {
-                throw SVirtError(.invalidDomain, "\(last.message)\n\(failures) saves in a row failed: giving up; the definition "
-                                 + "of '\(name)' is unchanged")
-            }
             do {
                 report(try lifecycle.saveEdit(of: name, original: original, edited: text), lifecycle)
                 return
@@ -108,6 +104,10 @@ struct DomainEdit: AsyncParsableCommand {
                 }
                 lastFailure = (text, e.message)
                 failures += 1
+                if failures >= Self.maxFailures {
+                    throw SVirtError(.invalidDomain, "\(failures) saves in a row failed: giving up; the definition of "
+                                     + "'\(name)' is unchanged")
+                }
                 shown = Self.marker + Self.commentSafe(e.message) + " -->\n" + text
             }
         }

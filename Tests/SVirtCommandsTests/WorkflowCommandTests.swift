@@ -215,6 +215,11 @@ struct WorkflowCommandTests {
         let gaveUp = try svirt(["edit", "e", "--state-dir", host.state], env: ["VISUAL": stubborn])
         #expect(gaveUp.status == 1 && gaveUp.stderr.contains("saved unchanged after the error: giving up"), "\(gaveUp.stderr)")
         #expect(try host.run("dumpxml", "e").stdout == after)
+        // One that writes a different bad file every time: svirt stops after 10 failed saves.
+        let restless = try Self.script(host, "restless.sh", "printf '<domain>' >> \"$1\"")
+        let capped = try svirt(["edit", "e", "--state-dir", host.state], env: ["VISUAL": restless])
+        #expect(capped.status == 1 && capped.stderr.hasSuffix("error: 10 saves in a row failed: giving up; the definition of 'e' is unchanged\n"), "\(capped.stderr)")
+        #expect(try host.run("dumpxml", "e").stdout == after)
         #expect(try host.run("edit", "nope").stderr == "error: failed to get domain 'nope'\n")
     }
 
