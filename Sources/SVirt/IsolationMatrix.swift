@@ -150,8 +150,8 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     /// Things the gathering said (missing images, a policy fallback).
     public var warnings: [String]
 
-    /// True when a finding is a FAIL.
-    public var failed: Bool { findings.contains { $0.severity == .fail } }
+    /// True when a finding is a FAIL (kept in the JSON as `failed`).
+    public private(set) var failed: Bool
 
     /// The permissions asked on files and devices.
     public static let filePermissions = ["read", "write", "append", "open", "getattr", "setattr", "ioctl", "lock", "map",
@@ -252,13 +252,19 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                 guard la.high.dominates(lb.high) else { continue }
                 if la.high == lb.high && j < i { continue }  // an equal pair, said once
                 let how = la.high == lb.high ? "has the same level as" : "dominates"
+                var message = "'\(a.name)' (\(la)) \(how) '\(b.name)' (\(lb)): MCS cannot keep '\(a.name)' away from the "
+                    + "files of '\(b.name)'"
+                if b.plannedLevel {
+                    message += " ('\(b.name)' is not running: while '\(a.name)' does not run either, its level is not "
+                        + "reserved and a start can give '\(b.name)' this level; keep static levels outside the category pool)"
+                }
                 findings.append(Finding(severity: .fail, kind: .levelDominance, vms: [a.name, b.name], target: nil,
-                                        message: "'\(a.name)' (\(la)) \(how) '\(b.name)' (\(lb)): MCS cannot keep '\(a.name)' "
-                                        + "away from the files of '\(b.name)'"))
+                                        message: message))
             }
         }
         self.cells = cells
         self.findings = findings
+        failed = findings.contains { $0.severity == .fail }
     }
 
     /// The cell for a VM and a target (a resource id or `process:NAME`).

@@ -70,6 +70,7 @@ struct CheckCommandTests {
         for policy in [Self.defaultPolicy, Self.mlsPolicy] {
             let r = try Self.check(host, ["--policy", policy])
             #expect(r.status == 0, "\(policy): \(r.stderr) \(r.findings)")
+            #expect(r.json["failed"] as? Bool == false)
             #expect(r.findings.filter { $0["severity"] as? String == "FAIL" }.isEmpty, "\(policy): \(r.findings)")
             let one = try #require(r.resourceID("\(host.dir)/vm1.img")), two = try #require(r.resourceID("\(host.dir)/vm2.img"))
             for (vm, other) in [("vm1", two), ("vm2", one)] {
@@ -119,6 +120,7 @@ struct CheckCommandTests {
         defer { _ = try? host.run("destroy", "dyn") }
         let r = try Self.check(host, ["--policy", Self.defaultPolicy])
         #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.json["failed"] as? Bool == true)
         let machines = r.json["machines"] as? [[String: Any]] ?? []
         #expect(machines.first { $0["name"] as? String == "dyn" }?["process"] as? String == "system_u:system_r:svirt_t:s0:c1,c2")
         #expect(machines.first { $0["name"] as? String == "dyn" }?["state"] as? String == "running")
