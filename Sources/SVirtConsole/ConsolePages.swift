@@ -34,8 +34,7 @@ enum ConsolePages {
     static func page(_ body: () async throws -> Response) async -> Response {
         do { return try await body() } catch {
             let f = ConsoleFailure(error)
-            let html = "<h1>\(f.status.code) \(HTML.escape(f.status.reasonPhrase))</h1><p class=\"error\" id=\"error\">\(HTML.escape(f.message))</p><p><a href=\"/\">Back to the VM list</a></p>"
-            return ConsoleResponse.html(f.status, HTML.page(title: "\(f.status.code) \(f.status.reasonPhrase)", body: html))
+            return ConsoleResponse.htmlError(f.status, f.message)
         }
     }
 
