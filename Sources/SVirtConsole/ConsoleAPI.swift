@@ -59,7 +59,7 @@ enum ConsoleAPI {
         Route(method: .get, path: "/openapi.json", operation: .openapi, summary: "This document (OpenAPI 3.0)."),
     ]
 
-    static func respond(_ route: Route, request: Request, context: BasicRequestContext, server: ConsoleServer) async -> Response {
+    static func respond(_ route: Route, request: Request, context: ConsoleContext, server: ConsoleServer) async -> Response {
         do {
             return try await handle(route, request: request, context: context, server: server)
         } catch {
@@ -68,7 +68,7 @@ enum ConsoleAPI {
         }
     }
 
-    static func handle(_ route: Route, request: Request, context: BasicRequestContext, server: ConsoleServer) async throws -> Response {
+    static func handle(_ route: Route, request: Request, context: ConsoleContext, server: ConsoleServer) async throws -> Response {
         let backend = server.backend
         func name() throws -> String {
             guard let n = context.parameters.get("name"), !n.isEmpty else { throw ConsoleFailure(.badRequest, "no domain name in the path") }

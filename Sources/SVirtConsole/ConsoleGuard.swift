@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -6,7 +7,7 @@ import SVirt
 
 /// Checks every request before a route sees it: host, authentication, origin, body size.
 struct ConsoleGuard: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ConsoleContext
     let server: ConsoleServer
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -57,6 +58,9 @@ struct ConsoleGuard: RouterMiddleware {
         }
         if changesState && !hasToken {
             if let problem = originProblem(request) { return fail(.forbidden, problem) }
+            if server.listen.isLoopback && path != "/login" && !hasSession(request), let problem = peerProblem(context) {
+                return fail(.forbidden, problem)
+            }
         }
         return try await next(request, context)
     }
@@ -87,6 +91,20 @@ struct ConsoleGuard: RouterMiddleware {
             return "cross-origin request refused: Referer '\(referer)' is not this console (\(own ?? "no Host"))"
         }
         return "a form must come from this console's own pages: the request has neither Origin nor Referer"
+    }
+
+    /// Why a loopback form may not act without signing in: it comes from another user's process (any local user
+    /// can reach a loopback port and read a page's CSRF token), or its user cannot be told. Nil when the client
+    /// runs as the console's own user.
+    func peerProblem(_ context: Context) -> String? {
+        let me = geteuid()
+        guard let client = context.remoteAddress?.port, let server = context.localAddress?.port,
+              let uid = LoopbackPeer.uid(clientPort: client, serverPort: server) else {
+            return "cannot tell which local user sent this form; sign in at /login with the console's token first"
+        }
+        if uid == me { return nil }
+        return "this form comes from a process of uid \(uid), and the console runs as uid \(me): "
+            + "sign in at /login with the console's token first"
     }
 
     /// The host part of a `Host` value (`127.0.0.1:8080`, `[::1]:8080`, `localhost`).

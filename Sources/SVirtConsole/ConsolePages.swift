@@ -7,7 +7,7 @@ import SVirtLinux
 enum ConsolePages {
     static let sessionCookie = "svirt_session"
 
-    static func register(on router: Router<BasicRequestContext>, server: ConsoleServer) {
+    static func register(on router: Router<ConsoleContext>, server: ConsoleServer) {
         router.get("/") { request, _ in await page { try await vmList(server, request) } }
         router.get("/vms/{name}") { _, context in
             await page { try await vmPage(server, try name(context)) }
@@ -25,7 +25,7 @@ enum ConsolePages {
         router.post("/login") { request, _ in await page { try await loginSubmit(server, request) } }
     }
 
-    static func name(_ context: BasicRequestContext) throws -> String {
+    static func name(_ context: ConsoleContext) throws -> String {
         guard let n = context.parameters.get("name"), !n.isEmpty else { throw ConsoleFailure(.badRequest, "no domain name in the path") }
         return n
     }

@@ -40,8 +40,8 @@ public struct ConsoleServer: Sendable {
     public var tokenRequiredEverywhere: Bool { !listen.isLoopback }
 
     /// The router with every page and API route behind the guard.
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func makeRouter() -> Router<ConsoleContext> {
+        let router = Router(context: ConsoleContext.self)
         router.add(middleware: ConsoleGuard(server: self))
         ConsolePages.register(on: router, server: self)
         for route in ConsoleAPI.routes {

@@ -174,6 +174,58 @@ struct ConsoleAPITests {
         #expect(r.stderr.hasPrefix("error: cannot listen on 127.0.0.1:\(console.port): ") && r.stderr.contains("--listen"), "\(r.stderr)")
     }
 
+    @Test("on loopback, a form from another user's process is refused (403) until that user signs in with the token",
+          .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv"))
+    func otherUser() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-peer")
+        let console = try ConsoleProcess(state: dir.state)
+        // The console's own user (root here) passes: the request reaches the domain lookup.
+        let token = try await csrf(console)
+        let type = ("Content-Type", "application/x-www-form-urlencoded")
+        let mine = try await HTTP.request(.POST, console.base + "/vms/nosuchvm/start", headers: [type, ("Origin", console.base)],
+                                          body: Array("csrf=\(token)".utf8))
+        #expect(mine.status == 404, "\(mine.body)")
+        // The same form from uid 65534: refused, then accepted with the session the token gives.
+        let script = """
+            import sys, urllib.request, urllib.error, re
+            base, token = sys.argv[1], sys.argv[2]
+            class NoRedirect(urllib.request.HTTPRedirectHandler):
+                def redirect_request(self, *a): return None
+            opener = urllib.request.build_opener(NoRedirect)
+            def post(path, data, cookie=None):
+                headers = {"Origin": base, "Content-Type": "application/x-www-form-urlencoded"}
+                if cookie: headers["Cookie"] = cookie
+                req = urllib.request.Request(base + path, data=data.encode(), method="POST", headers=headers)
+                try:
+                    r = opener.open(req); return r.status, r.headers, r.read().decode()
+                except urllib.error.HTTPError as e:
+                    return e.code, e.headers, e.read().decode()
+            page = urllib.request.urlopen(base + "/define").read().decode()
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+            s1, _, b1 = post("/vms/nosuchvm/start", "csrf=" + csrf)
+            s2, h2, _ = post("/login", "csrf=" + csrf + "&token=" + token)
+            cookie = (h2.get("Set-Cookie") or "").split(";")[0]
+            s3, _, b3 = post("/vms/nosuchvm/start", "csrf=" + csrf, cookie)
+            print(s1, s2, s3)
+            print(b1)
+            """
+        let path = "\(dir.path)/peer.py"
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", path, console.base, console.token]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(text.split(separator: "\n").first == "403 303 404", "\(text)")
+        #expect(text.contains("uid 65534") && text.contains("sign in at /login"), "\(text)")
+    }
+
     @Test("listening beyond loopback, every request needs the token: API reads get 401, pages send to /login, the token signs in")
     func nonLoopback() async throws {
         try requireSVirt()
