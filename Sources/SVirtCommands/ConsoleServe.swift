@@ -13,8 +13,9 @@ struct ConsoleServe: AsyncParsableCommand {
             Listens on 127.0.0.1:8080 unless --listen names another address; then every request needs the bearer \
             token. The token is made on first start (32 random bytes, hex) and kept with mode 0600 in \
             <state-dir>/console.token (--token-file overrides). State-changing API calls always need the token; the \
-            pages change state through same-origin forms carrying a CSRF token. The console uses the same state \
-            directory and registry as every other svirt command.
+            pages change state through same-origin forms carrying a CSRF token, sent by a process of the console's \
+            own user or after signing in at /login with the token. The console uses the same state directory and \
+            registry as every other svirt command.
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -14,7 +14,8 @@ import Synchronization
 /// - on any other address every request needs the bearer token (`Authorization: Bearer`), or, for pages, the
 ///   session cookie that `/login` gives for the token;
 /// - state-changing API calls always need the bearer token, on loopback too;
-/// - state-changing forms need an `Origin` (else `Referer`) of this console and the per-process CSRF token;
+/// - state-changing forms need an `Origin` (else `Referer`) of this console and the per-process CSRF token, and on
+///   loopback a client process of the console's own uid (`LoopbackPeer`) or the `/login` session;
 /// - request bodies over `bodyLimit` are refused (413); domain XML goes through `DomainDefinition`, the CLI's
 ///   hardened reader.
 public struct ConsoleServer: Sendable {
