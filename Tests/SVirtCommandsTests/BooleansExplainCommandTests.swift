@@ -137,6 +137,11 @@ struct BooleansExplainCommandTests {
         let none = try run("explain", "--vm", "tcg", "-", stdin: "")
         #expect(none.status == 0)
         #expect(none.stdout.contains("no denials found for 'tcg'"), "\(none.stdout)")
+        // A dynamic VM that never ran has no label yet: nothing can be told to be its own, and it says so.
+        #expect(try host.define("fresh", host.xml("fresh", disks: [], type: "qemu")).status == 0)
+        let fresh = try run("explain", "--vm", "fresh", file)
+        #expect(fresh.status == 0)
+        #expect(fresh.stdout.contains("'fresh' has no label yet") && fresh.stdout.contains("no denials found for 'fresh'"), "\(fresh.stdout)")
         let missing = try run("explain", "--vm", "ghost", file)
         #expect(missing.status == 1 && missing.stderr.contains("failed to get domain 'ghost'"))
     }
