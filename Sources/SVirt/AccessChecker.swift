@@ -6,6 +6,18 @@ public protocol AccessChecker: Sendable {
     /// Whether `source` may use `permissions` of `objectClass` on `target`.
     func check(source: SecurityContext, target: SecurityContext, objectClass: String,
                permissions: [String]) throws -> AccessDecision
+
+    /// One decision per permission, in order, each with its own reason. The default asks `check` once per
+    /// permission; the policy engine answers from one computation.
+    func checkEach(source: SecurityContext, target: SecurityContext, objectClass: String,
+                   permissions: [String]) throws -> [AccessDecision]
+}
+
+extension AccessChecker {
+    public func checkEach(source: SecurityContext, target: SecurityContext, objectClass: String,
+                          permissions: [String]) throws -> [AccessDecision] {
+        try permissions.map { try check(source: source, target: target, objectClass: objectClass, permissions: [$0]) }
+    }
 }
 
 /// A policy's answer, with the reason for a denial as audit2why gives it.

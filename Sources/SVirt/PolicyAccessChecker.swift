@@ -20,6 +20,32 @@ public struct PolicyAccessChecker: AccessChecker {
         PolicyAccessChecker(policy: try BuiltInPolicy.load(), source: builtInSource)
     }
 
+    /// One decision per permission from a single computation, each refusal with the reason `check` would give
+    /// for that permission alone.
+    public func checkEach(source: SecurityContext, target: SecurityContext, objectClass: String,
+                          permissions: [String]) throws -> [AccessDecision] {
+        let r = try policy.check(source: source, target: target, class: objectClass, permissions: permissions)
+        return r.permissions.map { v in
+            switch v.reason {
+            case .allowed:
+                return .allowed
+            case .typeEnforcement:
+                return .denied(Denial(kind: .typeEnforcement,
+                                      detail: "allow \(source.type) \(target.type):\(objectClass) { \(v.permission) };"))
+            case .boolean(let b):
+                return .denied(Denial(kind: .boolean, detail: b.map(\.description).joined(separator: " or "), booleans: b.map(\.name)))
+            case .constraint(let c):
+                return .denied(Denial(kind: .constraint, detail: c.map(\.text).joined(separator: "\n")))
+            case .rbac:
+                return .denied(Denial(kind: .rbac, detail: "allow \(source.role) \(target.role);"))
+            case .bounds:
+                return .denied(Denial(kind: .bounds, detail: v.reason.description))
+            case .unknown(let h):
+                return v.allowed ? .allowed : .denied(Denial(kind: .other, detail: "\(v.reason) (handle_unknown \(h))"))
+            }
+        }
+    }
+
     public func check(source: SecurityContext, target: SecurityContext, objectClass: String,
                       permissions: [String]) throws -> AccessDecision {
         let r = try policy.check(source: source, target: target, class: objectClass, permissions: permissions)

@@ -22,6 +22,7 @@ public struct SVirtCommand: AsyncParsableCommand {
             Label.self,
             Cluster.self,
             Policy.self,
+            IsolationCheck.self,
             DenialExplain.self,
             BooleansCommand.self,
             Xen.self,

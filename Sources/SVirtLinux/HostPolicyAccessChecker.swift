@@ -34,4 +34,9 @@ public final class HostPolicyAccessChecker: AccessChecker {
                       permissions: [String]) throws -> SVirt.AccessDecision {
         try policyChecker().check(source: source, target: target, objectClass: objectClass, permissions: permissions)
     }
+
+    public func checkEach(source: SecurityContext, target: SecurityContext, objectClass: String,
+                          permissions: [String]) throws -> [SVirt.AccessDecision] {
+        try policyChecker().checkEach(source: source, target: target, objectClass: objectClass, permissions: permissions)
+    }
 }

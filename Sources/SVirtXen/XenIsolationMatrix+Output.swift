@@ -1,5 +1,6 @@
 import SELinux
 import SELinuxPolicy
+import SVirt
 
 extension XenCheck {
     /// The JSON shape of a check.
@@ -171,21 +172,7 @@ extension XenIsolationMatrix {
     /// The matrix as a standalone HTML page: readable without JavaScript, each cell's checks and reasons in its
     /// `title` (shown on hover) and in a details list below the table.
     public func html(policy source: String) -> String {
-        func esc(_ s: String) -> String {
-            var o = ""
-            for ch in s {
-                switch ch {
-                case "&": o += "&amp;"
-                case "<": o += "&lt;"
-                case ">": o += "&gt;"
-                case "\"": o += "&quot;"
-                case "'": o += "&#39;"
-                case "\n": o += "&#10;"
-                default: o.append(ch)
-                }
-            }
-            return o
-        }
+        let esc = HTMLText.escape
         var index: [String: Cell] = [:]
         for c in cells { index[c.source + "\u{0}" + c.target] = c }
         var h = """
