@@ -82,6 +82,21 @@ struct BooleansExplainCommandTests {
         #expect(notVirt.status == 1 && notVirt.stderr.contains("is not a virt boolean"), "\(notVirt.stderr)")
     }
 
+    @Test("svirt check starts from svirt's effective booleans (an override in the store), and --bool overrides them")
+    func checkUsesStore() throws {
+        try requireSVirt()
+        let host = try LifecycleHost("svirt-boolcheck")
+        #expect(try host.define("vm", host.xml("vm", disks: [], type: "kvm")).status == 0)
+        func booleans(_ extra: String...) throws -> [String: Bool]? {
+            let r = try svirt(["check", "--json", "--state-dir", host.state] + extra)
+            return jsonObject(r.stdout)["booleans"] as? [String: Bool]
+        }
+        #expect(try booleans() == [:])
+        #expect(try host.run("booleans", "virt_use_nfs=on").status == 0)
+        #expect(try booleans() == ["virt_use_nfs": true])
+        #expect(try booleans("--bool", "virt_use_nfs=0") == ["virt_use_nfs": false])
+    }
+
     @Test("explain --vm explains the TCG guest's execmem denial as virt_use_execmem, from a file and from standard input, and leaves other VMs' denials out",
           arguments: ["default", "mls"].filter { FileManager.default.fileExists(atPath: "/etc/selinux/\($0)/policy/policy.33") })
     func explainVM(policyType: String) throws {
