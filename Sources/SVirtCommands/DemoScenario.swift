@@ -86,7 +86,7 @@ final class DemoScenario {
             var st = stat()
             guard stat(p, &st) == 0 else { continue }
             let label = (try? ExtendedAttributes.get("security.selinux", path: p)).flatMap { $0.map(ExtendedAttributes.string) } ?? "?"
-            rows.append([Self.modeString(st.st_mode), DomainLabels.userName(st.st_uid), DomainLabels.groupName(st.st_gid), label, n])
+            rows.append([Self.modeString(st.st_mode), DomainLifecycle.userName(st.st_uid), DomainLifecycle.groupName(st.st_gid), label, n])
         }
         for r in Self.columns(rows) { say(r) }
     }
