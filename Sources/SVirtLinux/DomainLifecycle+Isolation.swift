@@ -79,14 +79,18 @@ extension DomainLifecycle {
     }
 
     /// The isolation matrix as `svirt check` computes it: the VMs named (all when empty), under `policy` (default:
-    /// the host's policy, else svirt's built-in one), with the booleans of svirt's store where SELinux is off (those
-    /// the policy defines) and then `overrides`. An override the policy does not define is an error naming it.
+    /// the host's policy, else svirt's built-in one), with svirt's effective booleans (`BooleanStore.effectiveBooleans`:
+    /// the kernel's values where SELinux is on, svirt's store where it is off; those the policy defines) and then
+    /// `overrides`. An override the policy does not define is an error naming it.
     public func isolationMatrix(names: [String] = [], policy: PolicyAccessChecker? = nil,
                                 overrides: [String: Bool] = [:]) async throws -> IsolationMatrix {
         let checker = try policy ?? env.selinux().accessChecker()
-        var settings: [String: Bool] = [:]
-        if probe.selinux() == .disabled {
-            settings = try local.booleanSettings().filter { try checker.definesBoolean($0.key) }
+        // svirt's effective booleans: the kernel's where SELinux is on, svirt's store where it is off, else defaults.
+        let store = try BooleanStore(environment: env, registry: local, probe: probe, policy: checker.policy,
+                                     policySource: checker.source)
+        // Only values that differ from the policy's are set (and reported).
+        var settings = try store.effectiveBooleans().filter { name, value in
+            checker.policy.booleanValue(name).map { $0 != value } ?? false
         }
         settings.merge(overrides) { _, b in b }
         return try await isolationMatrix(names: names, checker: checker, booleans: settings, policySource: checker.source)

@@ -139,10 +139,19 @@ public struct VMDenials {
                 report.notes.append("'\(name)' has no label yet (a dynamic label is given at start, and no start is recorded), "
                                     + "so no AVC record can be told to be its own")
             }
+            var unreadable: [String] = []
             for (n, line) in auditText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                guard !id.isEmpty, let r = (try? AVCRecord.parse(String(line))) ?? nil, r.denied, id.matches(r) else { continue }
+                let parsed: AVCRecord?
+                do { parsed = try AVCRecord.parse(String(line)) } catch {
+                    unreadable.append("line \(n + 1): \((error as? SELinuxError)?.message ?? "\(error)")")
+                    continue
+                }
+                guard !id.isEmpty, let r = parsed, r.denied, id.matches(r) else { continue }
                 report.denials.append(VMDenial(origin: "audit", line: n + 1, time: r.stamp, text: String(line), path: r.objectName,
                                                landlockRule: nil, explanation: withStoreFix(policy.explain(denial: r))))
+            }
+            if let first = unreadable.first {
+                report.notes.append("\(unreadable.count) AVC line\(unreadable.count == 1 ? "" : "s") could not be read (\(first))")
             }
         }
         report.sources.append("svirt's Landlock records")

@@ -82,6 +82,21 @@ struct BooleansExplainCommandTests {
         #expect(notVirt.status == 1 && notVirt.stderr.contains("is not a virt boolean"), "\(notVirt.stderr)")
     }
 
+    @Test("svirt check starts from svirt's effective booleans (an override in the store), and --bool overrides them")
+    func checkUsesStore() throws {
+        try requireSVirt()
+        let host = try LifecycleHost("svirt-boolcheck")
+        #expect(try host.define("vm", host.xml("vm", disks: [], type: "kvm")).status == 0)
+        func booleans(_ extra: String...) throws -> [String: Bool]? {
+            let r = try svirt(["check", "--json", "--state-dir", host.state] + extra)
+            return jsonObject(r.stdout)["booleans"] as? [String: Bool]
+        }
+        #expect(try booleans() == [:])
+        #expect(try host.run("booleans", "virt_use_nfs=on").status == 0)
+        #expect(try booleans() == ["virt_use_nfs": true])
+        #expect(try booleans("--bool", "virt_use_nfs=0") == ["virt_use_nfs": false])
+    }
+
     @Test("explain --vm explains the TCG guest's execmem denial as virt_use_execmem, from a file and from standard input, and leaves other VMs' denials out",
           arguments: ["default", "mls"].filter { FileManager.default.fileExists(atPath: "/etc/selinux/\($0)/policy/policy.33") })
     func explainVM(policyType: String) throws {
@@ -105,6 +120,7 @@ struct BooleansExplainCommandTests {
                     serial: 368, extra: "path=\"/var/lib/other.img\" "),
             avcLine("read", scontext: "system_u:system_r:sshd_t:s0-s0:c0.c1023", tcontext: "system_u:object_r:shadow_t:s0",
                     tclass: "file", pid: 1, serial: 369),
+            "type=AVC msg=audit(1764180000.370:370): avc:  denied  { read } for  pid=7 tclass=file",
         ].joined(separator: "\n") + "\n"
         let file = "\(host.dir)/audit.log"
         try log.write(toFile: file, atomically: true, encoding: .utf8)
@@ -119,6 +135,7 @@ struct BooleansExplainCommandTests {
             #expect(r.stdout.contains("fix: setsebool -P virt_use_execmem on"))
             #expect(!r.stdout.contains("c3,c4") && !r.stdout.contains("shadow_t"), "other VMs' and the host's denials stay out")
             #expect(r.stdout.components(separatedBy: "audit line ").count == 2)
+            #expect(r.stdout.contains("note: 1 AVC line could not be read (line 5: AVC message without scontext="), "\(r.stdout)")
         }
         let json = jsonObject(try run("explain", "--vm", "tcg", file, "--json").stdout)
         let denials = (json["denials"] as? [[String: Any]]) ?? []
@@ -137,6 +154,11 @@ struct BooleansExplainCommandTests {
         let none = try run("explain", "--vm", "tcg", "-", stdin: "")
         #expect(none.status == 0)
         #expect(none.stdout.contains("no denials found for 'tcg'"), "\(none.stdout)")
+        // A dynamic VM that never ran has no label yet: nothing can be told to be its own, and it says so.
+        #expect(try host.define("fresh", host.xml("fresh", disks: [], type: "qemu")).status == 0)
+        let fresh = try run("explain", "--vm", "fresh", file)
+        #expect(fresh.status == 0)
+        #expect(fresh.stdout.contains("'fresh' has no label yet") && fresh.stdout.contains("no denials found for 'fresh'"), "\(fresh.stdout)")
         let missing = try run("explain", "--vm", "ghost", file)
         #expect(missing.status == 1 && missing.stderr.contains("failed to get domain 'ghost'"))
     }
