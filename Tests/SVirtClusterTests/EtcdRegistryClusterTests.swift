@@ -173,7 +173,7 @@ struct EtcdRegistryClusterTests {
         let script = """
             '\(svirtBinary)' cluster keepalive \(args) > '\(a.stateDir)/keeper.log' 2>&1 &
             sleep 1
-            for i in 1 2 3 4; do '\(svirtBinary)' mcs allocate --owner dying$i --count 1000 \(args) >> '\(a.stateDir)/levels.txt' 2>/dev/null & done
+            for i in 1 2 3 4; do '\(svirtBinary)' mcs allocate --owner dying$i --count 1000 \(args) > '\(a.stateDir)/levels'$i.txt 2>/dev/null & done
             wait
             """
         let groupID = try spawnProcessGroup("/bin/sh", ["-c", script])
@@ -181,18 +181,24 @@ struct EtcdRegistryClusterTests {
         // Let it allocate for a while, then kill the whole group.
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            let text = (try? String(contentsOfFile: "\(a.stateDir)/levels.txt", encoding: .utf8)) ?? ""
-            if text.split(separator: "\n").count >= 200 { break }
+            let count = (1...4).reduce(0) { n, i in
+                n + ((try? String(contentsOfFile: "\(a.stateDir)/levels\(i).txt", encoding: .utf8)) ?? "").split(separator: "\n").count
+            }
+            if count >= 200 { break }
             usleep(50_000)
         }
         Glibc.kill(-groupID, SIGKILL)
         var status: Int32 = 0
         _ = waitpid(groupID, &status, 0)
-        // Whole lines only: a process killed while printing may leave a cut last line.
-        let printed = (try? String(contentsOfFile: "\(a.stateDir)/levels.txt", encoding: .utf8)) ?? ""
-        var lines = printed.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines.removeLast()
-        let given = Set(lines.filter { $0.hasPrefix("s") })
+        // Whole lines only: a process killed while printing may leave a cut last line, so each process prints
+        // to its own file (appending to one shared file would glue a cut line to another process's line).
+        var given = Set<String>()
+        for i in 1...4 {
+            let printed = (try? String(contentsOfFile: "\(a.stateDir)/levels\(i).txt", encoding: .utf8)) ?? ""
+            var lines = printed.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            lines.removeLast()
+            given.formUnion(lines.filter { $0.hasPrefix("s") })
+        }
         #expect(given.count >= 200)
 
         // Host B's keeper sees the lease expire and cools every level host A held.
