@@ -70,7 +70,7 @@ let package = Package(
             name: "svirt-bench",
             dependencies: ["SELinux", "SELinuxPolicy", "SVirt", "SVirtLinux", "SVirtCluster"],
             swiftSettings: strict),
-        .target(name: "SVirtTestSupport", path: "Tests/SVirtTestSupport", swiftSettings: strict),
+        .target(name: "SVirtTestSupport", dependencies: ["SVirt"], path: "Tests/SVirtTestSupport", swiftSettings: strict),
         .testTarget(name: "SELinuxTests", dependencies: ["SELinux", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),

@@ -1,21 +1,9 @@
+import SVirt
+
 /// Server-side HTML: escaping and the page frame. The pages use no JavaScript.
 enum HTML {
-    /// Escapes text for element content and quoted attribute values.
-    static func escape(_ s: some StringProtocol) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    /// Escapes text for element content and quoted attribute values (the one escaper the reports use too).
+    static func escape(_ s: some StringProtocol) -> String { HTMLText.escape(String(s)) }
 
     /// A path segment for a VM name in a link or form action.
     static func pathSegment(_ s: String) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import struct SVirt.SeededGenerator
 
 // What several test targets share: the repository's location, fixture reading, scratch directories and a
 // seeded generator. A library target (not a test target), so each test target can depend on it.
@@ -27,15 +28,5 @@ public func temporaryDirectory(prefix: String = "svirt-tests") throws -> String 
     return dir
 }
 
-/// SplitMix64: a small deterministic generator, so a failing seed can be replayed.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The library's seeded SplitMix64, so a failing seed can be replayed.
+public typealias SeededRandom = SeededGenerator
