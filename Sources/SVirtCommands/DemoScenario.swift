@@ -298,7 +298,17 @@ final class DemoScenario {
             say(line.trimmingCharacters(in: .whitespaces))
         }
 
-        section("7. Stop them all: every label and owner is given back")
+        section("7. Isolation proved from the policy: every VM process against every VM resource")
+        let checked = (NotebookExamples.dynamic + NotebookExamples.shareable).map(\.name)
+        command("svirt check \(checked.joined(separator: " "))")
+        do {
+            let matrix = try await lifecycle.isolationMatrix(names: checked)
+            say(matrix.text())
+        } catch {
+            say("warning: the check could not be made: \(error)")
+        }
+
+        section("8. Stop them all: every label and owner is given back")
         let all = try lifecycle.local.runningDomains().map(\.name)
         for n in all {
             command("svirt destroy \(n)")

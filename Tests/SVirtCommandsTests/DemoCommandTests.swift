@@ -31,6 +31,10 @@ struct DemoCommandTests {
         // Dynamic_VM1's own QEMU is refused Dynamic_VM2's image and opens its own.
         #expect(out.contains("Dynamic_VM2.img': Permission denied"))
         #expect(out.contains("{\"return\":{}}"))
+        // The check over the running dynamic and shared VMs, from the policy: each private image only its own VM's,
+        // the shared image reachable by all, and no FAIL.
+        #expect(out.contains("# svirt check Dynamic_VM1 Dynamic_VM2 Shareable_VM Shareable_VM-clone"))
+        #expect(out.contains("INFO shared-resource:") && out.contains("result: PASS") && !out.contains("\nFAIL"))
         // Everything is given back: the last listing is the chapter's "both VMs stopped" state, owned by root.
         let last = try #require(out.components(separatedBy: "# ls -lZ").last)
         for (image, label) in [("Dynamic_VM1.img", "system_u:object_r:virt_image_t:s0"), ("Dynamic_VM2.img", "system_u:object_r:virt_image_t:s0"),
