@@ -11,23 +11,20 @@ public enum FileType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConve
 
     /// Reads a file_contexts file type field: `--` `-d` `-l` `-p` `-s` `-c` `-b`.
     public init?(field: some Collection<UInt8>) {
-        guard field.count == 2, field.first == UInt8(ascii: "-") else { return nil }
-        switch field[field.index(after: field.startIndex)] {
-        case UInt8(ascii: "-"): self = .regular
-        case UInt8(ascii: "d"): self = .directory
-        case UInt8(ascii: "l"): self = .symbolicLink
-        case UInt8(ascii: "p"): self = .namedPipe
-        case UInt8(ascii: "s"): self = .socket
-        case UInt8(ascii: "c"): self = .characterDevice
-        case UInt8(ascii: "b"): self = .blockDevice
-        default: return nil
-        }
+        guard field.count == 2, field.first == UInt8(ascii: "-"),
+              let t = Self(letter: field[field.index(after: field.startIndex)]) else { return nil }
+        self = t
     }
 
     /// Reads a file_contexts file type field from a buffer.
     init?(field: UnsafeBufferPointer<UInt8>) {
-        guard field.count == 2, field[0] == UInt8(ascii: "-") else { return nil }
-        switch field[1] {
+        guard field.count == 2, field[0] == UInt8(ascii: "-"), let t = Self(letter: field[1]) else { return nil }
+        self = t
+    }
+
+    /// The type a field's second character names (`-` regular, `d`, `l`, `p`, `s`, `c`, `b`).
+    private init?(letter: UInt8) {
+        switch letter {
         case UInt8(ascii: "-"): self = .regular
         case UInt8(ascii: "d"): self = .directory
         case UInt8(ascii: "l"): self = .symbolicLink

@@ -218,18 +218,24 @@ struct XMLTextParser {
     }
 
     mutating func parseComment() throws -> XMLTree.Node {
+        .comment(try delimitedText(opener: 4, closer: [0x2D, 0x2D, 0x3E], "comment", unclosed: "comment is not closed with '-->'"))
+    }
+
+    /// The text between an opener of `opener` bytes at `i` and the next `closer`, checked as UTF-8 and counted
+    /// as a node; `i` ends after the closer.
+    mutating func delimitedText(opener: Int, closer: [UInt8], _ what: String, unclosed: String) throws -> String {
         let start = i
-        i += 4
-        while i + 2 < b.count {
-            if b[i] == 0x2D, b[i + 1] == 0x2D, b[i + 2] == 0x3E {
-                let text = try validated(start + 4, i, "comment")
-                i += 3
+        i += opener
+        while i + closer.count <= b.count {
+            if b[i..<i + closer.count].elementsEqual(closer) {
+                let text = try validated(start + opener, i, what)
+                i += closer.count
                 try countNode()
-                return .comment(text)
+                return text
             }
             i += 1
         }
-        throw fail("comment is not closed with '-->'", at: start)
+        throw fail(unclosed, at: start)
     }
 
     mutating func parseProcessingInstruction(inProlog: Bool) throws -> XMLTree.Node {
@@ -277,18 +283,8 @@ struct XMLTextParser {
     }
 
     mutating func parseCDATA() throws -> XMLTree.Node {
-        let start = i
-        i += 9
-        while i + 2 < b.count {
-            if b[i] == 0x5D, b[i + 1] == 0x5D, b[i + 2] == 0x3E {
-                let text = try validated(start + 9, i, "CDATA section")
-                i += 3
-                try countNode()
-                return .cdata(text)
-            }
-            i += 1
-        }
-        throw fail("CDATA section is not closed with ']]>'", at: start)
+        .cdata(try delimitedText(opener: 9, closer: [0x5D, 0x5D, 0x3E], "CDATA section",
+                                 unclosed: "CDATA section is not closed with ']]>'"))
     }
 
     func validated(_ from: Int, _ to: Int, _ what: String) throws -> String {
