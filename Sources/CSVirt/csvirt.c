@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -103,6 +105,29 @@ int svirt_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 int svirt_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
 
 int svirt_kvm_api_version(int fd) { return ioctl(fd, SVIRT_KVM_GET_API_VERSION, 0); }
+
+int svirt_open_as(const char *path, uid_t uid, gid_t gid, const gid_t *groups, size_t group_count, int kvm) {
+    // The child reports over its exit status: 0..127 an API version or 0, 128 + errno (capped) a failure.
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        if (setgroups(group_count, groups) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
+            _exit(128 + (errno < 127 ? errno : 127));
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) _exit(128 + (errno < 127 ? errno : 127));
+        if (!kvm) _exit(0);
+        int v = ioctl(fd, SVIRT_KVM_GET_API_VERSION, 0);
+        if (v < 0) _exit(128 + (errno < 127 ? errno : 127));
+        _exit(v > 127 ? 127 : v);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -errno;
+    }
+    if (!WIFEXITED(status)) return -ECHILD;
+    int code = WEXITSTATUS(status);
+    return code >= 128 ? -(code - 128) : code;
+}
 
 // Swift's runtime on Linux reads a program's arguments from /proc/self/cmdline, which a process confined by
 // Landlock (the stand-in guest, `svirt __guest`) may not open. glibc passes argc and argv to constructors, so

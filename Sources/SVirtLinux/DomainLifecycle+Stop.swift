@@ -63,6 +63,9 @@ extension DomainLifecycle {
                     owners = r.items
                     failures += r.failures
                 }
+                do { try KVMDeviceAccess(bootTime: driver.bootTime).release(holder: row.name) } catch {
+                    failures.append("taking back access to /dev/kvm from '\(row.name)': \(error)")
+                }
             }
             let r = try await driver.restoreAll(for: domain, runtime: runtime)
             restored = r

@@ -66,7 +66,14 @@ public struct HostReport: Sendable, Codable {
             poolError = String(describing: error)
         }
         let ll = probe.landlock()
-        let kvm = probe.kvm()
+        var kvm = probe.kvm()
+        if kvm.usable, getuid() == 0,
+           let user = try? GuestUser.resolve(user: env.configuration.user, group: env.configuration.group), !user.isRoot {
+            // QEMU never runs as root: what counts is whether the guest user can open it.
+            let asGuest = KVMDeviceAccess.usable(by: user)
+            kvm.reason += asGuest.usable ? "; \(user.user), the guest user, can open it"
+                : "; \(asGuest.reason), so svirt gives \(user.user) an ACL entry on it for each KVM guest's life"
+        }
         try? env.state.create()
         let labels = probe.labelsWritable(in: env.state.path)
         return HostReport(

@@ -10,13 +10,25 @@ public struct StateDirectory: Sendable {
     public init(path: String) { self.path = path }
 
     public static func resolve(_ override: String?) -> StateDirectory {
-        if let o = override, !o.isEmpty { return StateDirectory(path: o) }
+        if let o = override, !o.isEmpty { return StateDirectory(path: absolute(o)) }
         let env = ProcessInfo.processInfo.environment
-        if let e = env["SVIRT_STATE_DIR"], !e.isEmpty { return StateDirectory(path: e) }
+        if let e = env["SVIRT_STATE_DIR"], !e.isEmpty { return StateDirectory(path: absolute(e)) }
         if getuid() == 0 { return StateDirectory(path: "/var/lib/svirt") }
         if let x = env["XDG_STATE_HOME"], x.hasPrefix("/") { return StateDirectory(path: "\(x)/svirt") }
         let home = env["HOME"] ?? NSHomeDirectory()
         return StateDirectory(path: "\(home)/.local/state/svirt")
+    }
+
+    /// A relative directory taken from the current directory, once: runtime paths, QEMU's arguments and the
+    /// registry's records all need a path that means the same from any directory.
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let cwd = FileManager.default.currentDirectoryPath
+        var parts: [Substring] = []
+        for part in (cwd + "/" + path).split(separator: "/") where part != "." {
+            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     public var registryPath: String { "\(path)/registry.sqlite" }

@@ -48,6 +48,11 @@ int svirt_get_no_new_privs(void);
 // ioctl(fd, KVM_GET_API_VERSION, 0): 12 on every kernel with a usable KVM.
 int svirt_kvm_api_version(int fd);
 
+// Opens `path` read-write as another user, the way the guest will: forks, and the child sets the groups, gid and
+// uid, opens the path (and when `kvm` is nonzero asks KVM_GET_API_VERSION), then exits. Returns the API version
+// (kvm), 0 (opened), or -errno of the step that failed. The child calls only async-signal-safe functions.
+int svirt_open_as(const char *path, uid_t uid, gid_t gid, const gid_t *groups, size_t group_count, int kvm);
+
 // Landlock's structures (linux/landlock.h), declared here because the system header may predate them.
 // `svirt_landlock_ruleset_attr` grows with the ABI: pass only the size the running ABI knows
 // (8 bytes up to ABI 3, 16 for ABI 4 and 5, 24 from ABI 6).
