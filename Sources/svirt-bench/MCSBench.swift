@@ -7,11 +7,20 @@ import SVirt
 /// taken pair, keyed by the level string).
 enum MCSBench {
     static func run() {
-        guard let pool = try? CategoryPool(categoryCount: 1024) else { return }
+        do {
+            try measure()
+        } catch {
+            // A failed allocation is a broken benchmark, not a fast one: stop and say so.
+            print("mcs: stopped: \(error)")
+        }
+    }
+
+    static func measure() throws {
+        let pool = try CategoryPool(categoryCount: 1024)
         let total = pool.pairCount
         let occupancies: [(String, Double)] = [("at0", 0), ("at50", 0.5), ("at99", 0.99), ("at99_9", 0.999)]
         for (name, occ) in occupancies {
-            let ours = svirtRate(pool: pool, occupancy: occ, total: total)
+            let ours = try svirtRate(pool: pool, occupancy: occ, total: total)
             let base = retryRate(occupancy: occ, total: total)
             Figure(name: "mcs.alloc.\(name)", value: ours, unit: "allocs/s", baseline: ("random-retry", base)).print()
             Figure(name: "mcs.alloc.\(name).random-retry", value: base, unit: "allocs/s").print()
@@ -21,33 +30,33 @@ enum MCSBench {
         var rng = SystemRandomNumberGenerator()
         let onePercent = total / 100
         var t0 = now()
-        for _ in 0..<onePercent { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
+        for _ in 0..<onePercent { _ = try a.allocate(owner: "bench", now: 0, using: &rng) }
         let first = Double(onePercent) / (now() - t0)
-        for _ in onePercent..<(total - onePercent) { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
+        for _ in onePercent..<(total - onePercent) { _ = try a.allocate(owner: "bench", now: 0, using: &rng) }
         t0 = now()
-        for _ in (total - onePercent)..<total { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
+        for _ in (total - onePercent)..<total { _ = try a.allocate(owner: "bench", now: 0, using: &rng) }
         let last = Double(onePercent) / (now() - t0)
         Figure(name: "mcs.fill.first1pct", value: first, unit: "allocs/s").print()
         Figure(name: "mcs.fill.last1pct", value: last, unit: "allocs/s", baseline: ("svirt-first1pct", first)).print()
     }
 
     /// Allocations per second when `occupancy` of the pool is taken: fill, then allocate and release a batch.
-    static func svirtRate(pool: CategoryPool, occupancy: Double, total: Int) -> Double {
+    static func svirtRate(pool: CategoryPool, occupancy: Double, total: Int) throws -> Double {
         var a = MCSAllocator(pool: pool, coolDown: 0)
         var rng = SystemRandomNumberGenerator()
         let target = Int(Double(total) * occupancy)
-        for _ in 0..<target { _ = try? a.allocate(owner: "bench", now: 0, using: &rng) }
+        for _ in 0..<target { _ = try a.allocate(owner: "bench", now: 0, using: &rng) }
         let batch = max(1, min(20_000, (total - target) / 2))
         var elapsed = 0.0, count = 0
         while elapsed < 0.3 {
             var got: [SecurityLevel] = []
             got.reserveCapacity(batch)
             let t0 = now()
-            for _ in 0..<batch { if let l = try? a.allocate(owner: "bench", now: 0, using: &rng) { got.append(l) } }
+            for _ in 0..<batch { got.append(try a.allocate(owner: "bench", now: 0, using: &rng)) }
             elapsed += now() - t0
             count += got.count
             // Release with a zero cool-down so the occupancy stays where it was.
-            for l in got { _ = try? a.release(l, now: -1) }
+            for l in got { _ = try a.release(l, now: -1) }
         }
         return Double(count) / elapsed
     }
