@@ -24,13 +24,38 @@ public protocol FileLabelStore: Sendable {
     func open(_ canonicalPath: String) throws -> any LabeledFile
 }
 
+/// What identifies an opened file and what it is, as `fstat` and `fstatfs` said when it was opened: the guard's
+/// facts, and the identity a restore checks so that it acts on the same file, never on whatever the path names
+/// later.
+public struct FileFacts: Sendable, Hashable, Codable {
+    public var device: UInt64
+    public var inode: UInt64
+    /// Hard links (`st_nlink`).
+    public var linkCount: UInt64
+    /// The kernel filesystem it lives on when that is a pseudo filesystem (proc, sysfs, cgroup, securityfs,
+    /// selinuxfs, debugfs, tracefs, bpf, configfs, ...), found by its `statfs` magic; nil for a real one.
+    public var pseudoFilesystem: String?
+
+    public init(device: UInt64, inode: UInt64, linkCount: UInt64, pseudoFilesystem: String? = nil) {
+        self.device = device
+        self.inode = inode
+        self.linkCount = linkCount
+        self.pseudoFilesystem = pseudoFilesystem
+    }
+
+    /// `device:inode`, as `stat -c %d:%i` prints it.
+    public var identity: String { "\(device):\(inode)" }
+}
+
 /// A file opened by a `FileLabelStore`. It is closed when released.
-public protocol LabeledFile: AnyObject {
+public protocol LabeledFile: AnyObject, Sendable {
     /// The canonical path it was opened at.
     var path: String { get }
     var kind: FileKind { get }
     /// The filesystem type when known (`nfs`, `ext4`, `ramfs`), for messages.
     var filesystem: String? { get }
+    /// Identity, link count and pseudo filesystem, when the store knows them.
+    var facts: FileFacts? { get }
 
     /// The value of an extended attribute, nil when the file does not have it.
     func attribute(_ name: String) throws -> [UInt8]?
@@ -40,6 +65,8 @@ public protocol LabeledFile: AnyObject {
 }
 
 extension LabeledFile {
+    public var facts: FileFacts? { nil }
+
     /// The SELinux context the file carries (`security.selinux`), nil when it has none.
     public func selinuxContext() throws -> String? {
         try attribute(SELinuxLabelAttribute.name).map(SELinuxLabelAttribute.decode)

@@ -245,6 +245,19 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                                     message: "\(r.path) (\(r.context)) is shared: \(reaching.map { "'\($0)'" }.joined(separator: ", ")) "
                                     + "can reach it"))
         }
+        // A VM without a process label (seclabel type='none') is not confined by the policy: whatever private
+        // resource of another VM it is given, it can use.
+        for s in subjects where s.label.process == nil {
+            var reported = Set<String>()
+            for e in s.plan.entries where e.path.hasPrefix("/") && Preflight.checked(e.kind) {
+                for r in resources where r.path == e.path {
+                    guard let owner = r.owner, owner != s.name, reported.insert(r.id).inserted else { continue }
+                    findings.append(Finding(severity: .fail, kind: .crossAccess, vms: [s.name, owner], target: r.id,
+                                            message: "'\(s.name)' has no process label (seclabel type='none'), so the policy does not "
+                                            + "keep it from \(r.path) (\(r.context)), a private resource of '\(owner)' that it uses"))
+                }
+            }
+        }
         for (i, (a, _)) in rows.enumerated() {
             for (j, (b, _)) in rows.enumerated() where i != j {
                 // The MCS constraints compare high levels (h1 dom h2), and a VM's files carry its range.
@@ -346,8 +359,11 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                                           objectClass: cls, owner: owner, users: [use], note: note))
             }
         }
-        // A path several VMs use is not private to any of them.
-        for i in resources.indices where resources[i].owner != nil && Set(resources[i].users.map(\.vm)).count > 1 {
+        // A path several confined VMs use is not private to any of them. A VM without a process label does not
+        // make another VM's resource shared: it reaches it unconfined, which is a finding of its own.
+        let unlabelled = Set(subjects.filter { $0.label.process == nil }.map(\.name))
+        for i in resources.indices
+            where resources[i].owner != nil && Set(resources[i].users.map(\.vm).filter { !unlabelled.contains($0) }).count > 1 {
             resources[i].owner = nil
         }
         return resources

@@ -33,8 +33,13 @@ public struct Relabeler: Sendable {
     public struct Options: Sendable, Hashable {
         /// Relabel host system paths and device nodes the XML does not hand to the guest.
         public var force: Bool
+        /// svirt's own directories (state, runtime): nothing in them is ever a guest resource.
+        public var protectedDirectories: [String]
 
-        public init(force: Bool = false) { self.force = force }
+        public init(force: Bool = false, protectedDirectories: [String] = []) {
+            self.force = force
+            self.protectedDirectories = protectedDirectories
+        }
     }
 
     // MARK: Host paths
@@ -76,16 +81,40 @@ public struct Relabeler: Sendable {
         var remembered: Bool
     }
 
+    /// A plan checked and opened: every path the guest is handed passed the guard and is held open, and nothing
+    /// has changed yet.
+    public struct Prepared: Sendable {
+        public var domain: String
+        var targets: [Target]
+        /// Every file of the plan that exists, opened once, by the plan's path. Later steps (owners, Landlock,
+        /// QEMU) use these, never the path again.
+        public var files: [String: any LabeledFile]
+        var report: LabelReport
+    }
+
     /// Labels every path of `plan` for the domain `plan.domain`.
     public func labelAll(_ plan: LabelPlan, options: Options = Options()) throws -> LabelReport {
+        try commit(try prepare(plan, options: options))
+    }
+
+    /// Checks and opens every path of `plan` (see `prepare(_:options:report:)`); changes nothing.
+    public func prepare(_ plan: LabelPlan, options: Options = Options()) throws -> Prepared {
         var report = LabelReport(domain: plan.domain, warnings: plan.warnings)
-        let targets = try prepare(plan, options: options, report: &report)
+        var files: [String: any LabeledFile] = [:]
+        let targets = try prepare(plan, options: options, report: &report, files: &files)
+        return Prepared(domain: plan.domain, targets: targets, files: files, report: report)
+    }
+
+    /// Labels the prepared paths, in plan order; a failure undoes what was done and throws.
+    public func commit(_ prepared: Prepared) throws -> LabelReport {
+        var report = prepared.report
+        let targets = prepared.targets
         var applied: [Applied] = []
         for t in targets {
             do {
-                if let a = try apply(t, holder: plan.domain, report: &report) { applied.append(a) }
+                if let a = try apply(t, holder: prepared.domain, report: &report) { applied.append(a) }
             } catch let error as SVirtError {
-                let problems = undo(applied, holder: plan.domain)
+                let problems = undo(applied, holder: prepared.domain)
                 var message = "\(t.entry.resource): \(error.message)"
                 message += applied.isEmpty ? "; nothing had been changed"
                     : problems.isEmpty ? "; the \(applied.count) label(s) already set were restored"
@@ -96,14 +125,39 @@ public struct Relabeler: Sendable {
         return report
     }
 
-    /// Checks every path before anything changes: it exists, is not a host system path, is not a device node
-    /// the XML does not hand over, and is not used twice with different labels.
-    func prepare(_ plan: LabelPlan, options: Options, report: inout LabelReport) throws -> [Target] {
+    /// Checks every path before anything changes: it exists, passes the guard (`ResourceGuard`: not a host
+    /// system path, not svirt's own, not on a pseudo filesystem, not hard-linked, not a device node the XML
+    /// does not hand over), and is not used twice with different labels. Paths the guest is handed without a
+    /// label (seclabel type='none', relabel='no') pass the same guard, since their owners may still change and
+    /// QEMU opens them.
+    func prepare(_ plan: LabelPlan, options: Options, report: inout LabelReport,
+                 files: inout [String: any LabeledFile]) throws -> [Target] {
         var targets: [Target] = []
         var seen: [String: (String, SecurityContext)] = [:]
         for entry in plan.entries {
             guard let context = entry.context else {
                 report.items.append(.init(entry: entry, path: nil, outcome: .left(entry.note ?? "left as it is")))
+                if entry.path.hasPrefix("/"), ResourceGuard.guards(entry), files[entry.path] == nil {
+                    // Not labelled, but handed to the guest all the same: held and guarded. A path that does not
+                    // exist yet (a socket QEMU will create) is left to QEMU.
+                    let path: String
+                    do { path = try store.resolve(entry.path) } catch let e as SVirtError where e.code == .notFound { continue }
+                    let file: any LabeledFile
+                    do { file = try store.open(path) } catch let e as SVirtError where e.code == .notFound { continue }
+                    if !options.force, let why = ResourceGuard.refusal(path: path, file: file, entry: entry,
+                                                                      protected: options.protectedDirectories) {
+                        throw SVirtError(.labeling, "\(entry.resource): refusing to hand \(path)\(path == entry.path ? "" : " (from \(entry.path))") "
+                                         + "to the guest: \(why)")
+                    }
+                    // Not relabelled does not mean free to take: a file that carries another VM's level is that VM's.
+                    if let text = try? file.selinuxContext(), let level = (try? SecurityContext(parsing: text))?.level,
+                       !level.categories.isEmpty, let owner = ownerOfLevel(level), owner != plan.domain {
+                        throw SVirtError(.labeling, "\(entry.resource): \(path) carries \(text), the level of VM '\(owner)', so it "
+                                         + "is that VM's private file and '\(plan.domain)' may not use it, labelled or not; "
+                                         + "give this VM its own file")
+                    }
+                    files[entry.path] = file
+                }
                 continue
             }
             let path: String
@@ -121,6 +175,7 @@ public struct Relabeler: Sendable {
                     throw SVirtError(.invalidDomain, "\(entry.resource) and \(other) both use \(path), with different labels "
                                      + "(\(context) and \(otherContext)); give each its own file")
                 }
+                files[entry.path] = targets.first { $0.file.path == path }?.file
                 continue
             }
             let file: any LabeledFile
@@ -134,7 +189,12 @@ public struct Relabeler: Sendable {
                                  + "device that the XML does not hand to the guest as a <hostdev>, and relabelling it would change "
                                  + "who on the host may use it; pass --force if the device belongs to this VM")
             }
+            if !options.force, let why = ResourceGuard.refusal(path: path, file: file, entry: entry,
+                                                              protected: options.protectedDirectories) {
+                throw SVirtError(.labeling, "\(entry.resource): refusing to relabel \(path)\(path == entry.path ? "" : " (from \(entry.path))"): \(why)")
+            }
             seen[path] = (entry.resource, context)
+            files[entry.path] = file
             targets.append(Target(entry: entry, context: context, file: file))
         }
         return targets

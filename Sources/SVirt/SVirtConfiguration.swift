@@ -18,6 +18,7 @@ import SELinux
 /// registry_timeout_seconds = 10                  # how long a registry call may take before it refuses
 /// host_id = hv01                                  # this host's name in the shared registry
 /// host_lease_seconds = 10                         # how long a dead host keeps its lease
+/// emulators = /opt/qemu/bin/qemu-system-x86_64     # emulators allowed besides /usr/bin/qemu-system-* (root-owned)
 /// ```
 public struct SVirtConfiguration: Sendable, Hashable {
     /// The category pool, when set; otherwise the managing process's clearance is used.
@@ -45,6 +46,9 @@ public struct SVirtConfiguration: Sendable, Hashable {
     /// This host's name in a shared registry; when unset, one is generated and kept in the state directory.
     public var hostID: String?
     public var hostLeaseSeconds: Double?
+    /// Emulator paths allowed besides the `qemu-system-*` binaries of the system directories (each must still
+    /// be owned by root and writable by nobody else).
+    public var emulators: [String] = []
 
     public init() {}
 
@@ -113,6 +117,12 @@ public struct SVirtConfiguration: Sendable, Hashable {
                         throw bad("host_id must be 1 to 128 letters, digits, '-', '_' or '.', found '\(value)'")
                     }
                     out.hostID = value
+                case "emulators":
+                    let paths = value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }).map(String.init)
+                    guard !paths.isEmpty, paths.allSatisfy({ $0.hasPrefix("/") }) else {
+                        throw bad("emulators must be absolute paths separated by commas or spaces, found '\(value)'")
+                    }
+                    out.emulators += paths
                 default:
                     // Keys for later features are read by their own code; unknown keys are an error, so typos show.
                     if !Self.otherKeys.contains(key) {
@@ -133,7 +143,7 @@ public struct SVirtConfiguration: Sendable, Hashable {
     /// The keys this type reads.
     public static let knownKeys = ["categories", "reserved_categories", "cooldown_seconds", "manager_context", "registry",
                                    "registry_ca", "registry_cert", "registry_key", "registry_user", "registry_password_file",
-                                   "registry_timeout_seconds", "host_id", "host_lease_seconds", "user", "group"]
+                                   "registry_timeout_seconds", "host_id", "host_lease_seconds", "user", "group", "emulators"]
 }
 
 extension String {

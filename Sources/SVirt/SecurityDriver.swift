@@ -45,6 +45,37 @@ public struct SecurityDriver: Sendable {
         public var preflight: Preflight.Report
         /// Warnings from generation and planning (TCG without a TCG type, directory disks...).
         public var warnings: [String]
+        /// Every file of the plan, opened once before anything changed, by the plan's path: the owner change,
+        /// the Landlock rules and QEMU use these, never the path again.
+        public var files: [String: any LabeledFile] = [:]
+    }
+
+    /// A start's labels decided and checked, before any file changes: the level is reserved, the plan made, the
+    /// preflight passed, and every path guarded and held open. `commit` labels the files; dropping it without
+    /// `commit` or `cancel` keeps the level reserved, so call one of them. The labelling lock is held until then.
+    public final class PreparedLabels: @unchecked Sendable {
+        public let label: SecurityLabel
+        public let plan: LabelPlan
+        public let preflight: Preflight.Report
+        public let warnings: [String]
+        let relabel: Relabeler.Prepared
+        let relabeler: Relabeler
+        /// The labelling lock, released with this object (or by `commit`/`cancel`).
+        var lockHold: AnyObject?
+
+        init(label: SecurityLabel, plan: LabelPlan, preflight: Preflight.Report, warnings: [String],
+             relabel: Relabeler.Prepared, relabeler: Relabeler, lockHold: AnyObject?) {
+            self.label = label
+            self.plan = plan
+            self.preflight = preflight
+            self.warnings = warnings
+            self.relabel = relabel
+            self.relabeler = relabeler
+            self.lockHold = lockHold
+        }
+
+        /// The held files, by the plan's path.
+        public var files: [String: any LabeledFile] { relabel.files }
     }
 
     /// What `restoreAll(for:)` did.
@@ -81,9 +112,40 @@ public struct SecurityDriver: Sendable {
     /// - `process`: the running process the reservation is tied to, if there is one yet.
     /// - `force`: relabel host system paths and device nodes the XML does not hand over.
     public func labelAll(for domain: DomainDefinition, level: SecurityLevel? = nil, runtime: RuntimeResources = RuntimeResources(),
-                         process: ProcessIdentity? = nil, force: Bool = false) async throws -> Labelled {
+                         process: ProcessIdentity? = nil, force: Bool = false, protectedDirectories: [String] = []) async throws -> Labelled {
+        let prepared = try await prepareLabels(for: domain, level: level, runtime: runtime, process: process, force: force,
+                                               protectedDirectories: protectedDirectories)
+        return try await commit(prepared)
+    }
+
+    /// Labels the files of `prepared`; on failure the labels already set are given back, the level is released,
+    /// and the error is thrown.
+    public func commit(_ prepared: PreparedLabels) async throws -> Labelled {
+        defer { prepared.lockHold = nil }
+        do {
+            let report = try prepared.relabeler.commit(prepared.relabel)
+            var done = Labelled(label: prepared.label, plan: prepared.plan, report: report, preflight: prepared.preflight,
+                                warnings: prepared.warnings)
+            done.files = prepared.files
+            return done
+        } catch {
+            try? await generator.releaseLabel(prepared.label, registry: registry)
+            throw error
+        }
+    }
+
+    /// Gives up a prepared start: nothing was labelled, so only the level is released.
+    public func cancel(_ prepared: PreparedLabels) async {
+        defer { prepared.lockHold = nil }
+        try? await generator.releaseLabel(prepared.label, registry: registry)
+    }
+
+    /// The first half of `labelAll`: reserves the level, plans, runs the preflight, and checks and opens every
+    /// path (the guard), changing no file.
+    public func prepareLabels(for domain: DomainDefinition, level: SecurityLevel? = nil, runtime: RuntimeResources = RuntimeResources(),
+                              process: ProcessIdentity? = nil, force: Bool = false,
+                              protectedDirectories: [String] = []) async throws -> PreparedLabels {
         let held = try lock()
-        defer { withExtendedLifetime(held) {} }
         if let r = try await heldLevels(of: domain).first, domain.mode == .inactive {
             throw SVirtError(.state, "'\(domain.name)' already holds the level \(r.level): its labels are applied (or it runs); "
                              + "give them back first with 'svirt label restore' (or stop the VM)")
@@ -106,9 +168,10 @@ public struct SecurityDriver: Sendable {
             let plan = try planner.plan(for: domain, label: result.label, runtime: runtime)
             let preflight = try Preflight(checker: checker, store: store, contexts: contexts).run(plan)
             let reservations = try await registry.reservations()
-            let report = try relabeler(reservations).labelAll(plan, options: .init(force: force))
-            return Labelled(label: result.label, plan: plan, report: report, preflight: preflight,
-                            warnings: result.warnings + plan.warnings)
+            let relabeler = relabeler(reservations)
+            let relabel = try relabeler.prepare(plan, options: .init(force: force, protectedDirectories: protectedDirectories))
+            return PreparedLabels(label: result.label, plan: plan, preflight: preflight, warnings: result.warnings + plan.warnings,
+                                  relabel: relabel, relabeler: relabeler, lockHold: held)
         } catch {
             try? await generator.releaseLabel(result.label, registry: registry)
             throw error

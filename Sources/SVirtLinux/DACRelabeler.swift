@@ -86,11 +86,23 @@ public struct DACRelabeler: Sendable {
     /// Gives every path to `user` for the domain `holder`, remembering the original owners. On failure the
     /// owners already changed are given back and the error names the path.
     public func labelAll(_ paths: [String], user: GuestUser, holder: String) throws -> [Item] {
+        var opened: [XattrFile] = []
+        for p in paths { opened.append(try open(p)) }
+        return try labelAll(files: opened, user: user, holder: holder)
+    }
+
+    /// Gives every held file to `user` (see `labelAll(_:user:holder:)`). The files are the ones the start opened
+    /// and checked once; no path is resolved again, so a path swapped for a symlink since then changes nothing.
+    public func labelAll(files opened: [any LabeledFile], user: GuestUser, holder: String) throws -> [Item] {
         var done: [Item] = []
         var files: [XattrFile] = []
+        var seen = Set<String>()
         do {
-            for p in paths {
-                let f = try open(p)
+            for held in opened {
+                guard let f = held as? XattrFile else {
+                    throw SVirtError(.labeling, "\(held.path): not a file svirt opened on this host")
+                }
+                guard seen.insert(f.path).inserted else { continue }
                 let st = try currentOwner(f)
                 let before = Self.owner(st)
                 switch try records.remember(original: before, holder: holder, on: f, bootTime: bootTime) {
@@ -142,16 +154,23 @@ public struct DACRelabeler: Sendable {
     /// Gives every path its remembered owner back when `holder` is its last user. Keeps going past failures;
     /// returns what was done and the failures.
     public func restoreAll(_ paths: [String], holder: String) -> (items: [Item], failures: [String]) {
+        restore(paths.map { p in { () throws -> XattrFile? in
+            do { return try open(p) } catch let e as SVirtError where e.code == .notFound { return nil }
+        } }, names: paths, holder: holder)
+    }
+
+    /// Gives held files their remembered owners back (an undone start: the files it opened itself).
+    public func restoreAll(files: [any LabeledFile], holder: String) -> (items: [Item], failures: [String]) {
+        restore(files.map { f in { () throws -> XattrFile? in f as? XattrFile } }, names: files.map(\.path), holder: holder)
+    }
+
+    func restore(_ openers: [() throws -> XattrFile?], names: [String], holder: String) -> (items: [Item], failures: [String]) {
         var items: [Item] = []
         var failures: [String] = []
-        for p in paths {
+        var seen = Set<String>()
+        for (p, opener) in zip(names, openers) {
             do {
-                let f: XattrFile
-                do {
-                    f = try open(p)
-                } catch let e as SVirtError where e.code == .notFound {
-                    continue
-                }
+                guard let f = try opener(), seen.insert(f.path).inserted else { continue }
                 let now = Self.owner(try currentOwner(f))
                 switch try records.recall(holder: holder, on: f, bootTime: bootTime) {
                 case .restore(let original):

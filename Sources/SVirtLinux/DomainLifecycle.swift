@@ -226,8 +226,12 @@ public final class DomainLifecycle {
     /// What a start has done so far, for undoing it.
     struct StartProgress {
         var runtime: RuntimeDirectory?
+        var prepared: SecurityDriver.PreparedLabels?
         var labelled: SecurityDriver.Labelled?
-        var dacPaths: [String] = []
+        var dacFiles: [any LabeledFile] = []
+        var kvmGranted = false
+        /// Descriptors opened for QEMU, closed once it runs (or the start fails).
+        var descriptors: [Int32] = []
         var guest: GuestProcess?
     }
 
@@ -237,7 +241,8 @@ public final class DomainLifecycle {
         var notes: [String] = []
         // Everything that can be refused without touching a file comes first.
         let emulator: QEMUEmulator? = options.standIn ? nil
-            : try local.emulator(at: QEMUEmulator.locate(arch: domain.os.arch ?? QEMUEmulator.hostArchitecture(), path: domain.emulator))
+            : try local.emulator(at: QEMUEmulator.locate(arch: domain.os.arch ?? QEMUEmulator.hostArchitecture(), path: domain.emulator),
+                                 allowed: env.configuration.emulators, user: user)
         let kvm = probe.kvm()
         let runtime = try RuntimeDirectory.create(name: domain.name, root: runtimeRoot,
                                                   owner: user.map { ($0.uid, $0.gid) })
@@ -246,13 +251,14 @@ public final class DomainLifecycle {
         config.startPaused = options.startPaused
         let driver = try driver()
 
-        // Labels (level, plan, preflight, relabel).
+        // The level, the plan and the preflight; every path guarded and opened once. Nothing changes yet.
         // The runtime directory is not labelled: QEMU gets its monitor socket and its log as descriptors and never
         // opens anything there.
-        let labelled = try await driver.labelAll(for: domain, force: options.force)
-        progress.labelled = labelled
-        warnings += labelled.warnings + labelled.report.warnings + labelled.preflight.unchecked.map { "preflight: \($0)" }
-        let label = labelled.label
+        let prepared = try await driver.prepareLabels(for: domain, force: options.force,
+                                                      protectedDirectories: [env.state.path, runtimeRoot])
+        progress.prepared = prepared
+        warnings += prepared.warnings + prepared.preflight.unchecked.map { "preflight: \($0)" }
+        let label = prepared.label
         let live = domain.xmlText(seclabels: domain.liveSeclabels(with: label))
         row.label = label.process?.description
         row.imageLabel = label.image.description
@@ -265,30 +271,31 @@ public final class DomainLifecycle {
         row.details.emulator = emulator?.path ?? svirtExecutable
         try local.updateRunning(row)
 
-        // Owners (root): the guest user must reach every file, and gets the ones it uses.
-        var owners: [DACRelabeler.Item] = []
+        // Every check comes before the first change: the guest user must reach its files...
         let program = emulator?.path ?? svirtExecutable
+        var ownedFiles: [any LabeledFile] = []
         if let user, !user.isRoot {
-            let paths = DACRelabeler.paths(labelled.plan, domain: domain)
+            let paths = DACRelabeler.paths(prepared.plan, domain: domain)
+            ownedFiles = paths.compactMap { prepared.files[$0] }
             var unreachable: [String] = []
             if let why = user.unreachableReason(program, write: false, ownerWillBeSet: false) { unreachable.append(why) }
-            for p in paths { if let why = user.unreachableReason(p, write: false, ownerWillBeSet: true) { unreachable.append(why) } }
+            for f in ownedFiles { if let why = user.unreachableReason(f.path, write: false, ownerWillBeSet: true) { unreachable.append(why) } }
             if !unreachable.isEmpty {
                 throw SVirtError(.launch, "'\(domain.name)' would run as \(user), which cannot reach its files:\n"
                                  + Set(unreachable).sorted().map { "  - " + $0 }.joined(separator: "\n"))
             }
-            progress.dacPaths = paths
-            // Recorded first: if this process dies midway, the next reconciliation gives back whatever has a record.
-            row.details.ownersChanged = true
-            try local.updateRunning(row)
-            owners = try DACRelabeler(bootTime: driver.bootTime).labelAll(paths, user: user, holder: domain.name)
         }
 
-        // The launch and its confinement.
+        // ...and the launch and its confinement (the Landlock grants, each checked against the policy).
         var launch: LaunchDescription
         var systemRules: [Landlock.PathRule]
         if let emulator {
+            // QEMU opens its disks from the files svirt holds: descriptors reopened through /proc/self/fd, never
+            // the path again.
+            let inherited = try diskDescriptors(&config, files: prepared.files)
+            progress.descriptors = inherited.map(\.source)
             launch = try QEMUCommandLine(config, emulator: emulator).launchDescription()
+            launch.inheritedDescriptors += inherited
             systemRules = []
             if mechanism == .landlock && !options.unconfined {
                 systemRules = try QEMUSystemPaths.compute(for: emulator, kvm: config.accelerator == .kvm).rules
@@ -300,9 +307,32 @@ public final class DomainLifecycle {
         }
         if let user, !user.isRoot { launch.credentials = user.credentials }
         if let root = launchProcRoot { launch.procRoot = root }
-        let confinement = try confine(&launch, domain: domain, label: label, plan: labelled.plan, config: config,
-                                      mechanism: mechanism, options: options, systemRules: systemRules,
+        let confinement = try confine(&launch, domain: domain, label: label, plan: prepared.plan, files: prepared.files,
+                                      config: config, mechanism: mechanism, options: options, systemRules: systemRules,
                                       checkSystem: emulator != nil, entrypoint: program, warnings: &warnings, notes: &notes)
+
+        // Now the changes, each recorded first so that a crash at any point is given back by the next command:
+        // the labels...
+        let labelled = try await driver.commit(prepared)
+        progress.prepared = nil
+        progress.labelled = labelled
+        warnings += labelled.report.warnings
+
+        // ...the owners (root): the guest user gets the files it uses, the very files checked above...
+        var owners: [DACRelabeler.Item] = []
+        if let user, !user.isRoot {
+            progress.dacFiles = ownedFiles
+            row.details.ownersChanged = true
+            try local.updateRunning(row)
+            owners = try DACRelabeler(bootTime: driver.bootTime).labelAll(files: ownedFiles, user: user, holder: domain.name)
+            if config.accelerator == .kvm {
+                // /dev/kvm is often root's alone (no kvm group): the guest user gets it for the VM's life.
+                progress.kvmGranted = true
+                if case .granted(let note) = try KVMDeviceAccess(bootTime: driver.bootTime).grant(to: user, holder: domain.name) {
+                    notes.append(note)
+                }
+            }
+        }
         row.mechanism = mechanism.rawValue
         row.details.confinement = confinement.mode
         row.details.landlockRules = launch.landlock?.pathRules.map(LandlockRuleRecord.init)
@@ -320,6 +350,8 @@ public final class DomainLifecycle {
             try self.local.updateRunning(spawnedRow)
         })
         started.monitor.close()
+        for fd in progress.descriptors { close(fd) }
+        progress.descriptors = []
         progress.guest = started.process
         row.process = started.process.identity
         row.state = .running
@@ -332,16 +364,55 @@ public final class DomainLifecycle {
                        grants: lastGrantReport, warnings: warnings, notes: notes)
     }
 
+    /// Opens each disk of `config` again from the file the start holds (`/proc/self/fd/N` of its O_PATH
+    /// descriptor: the same inode, whatever the path names now), read-write and read-only for a writable disk,
+    /// read-only otherwise, and records them on the disk as the descriptors QEMU inherits (10 and up).
+    func diskDescriptors(_ config: inout QEMUConfiguration, files: [String: any LabeledFile]) throws -> [LaunchDescription.InheritedDescriptor] {
+        var out: [LaunchDescription.InheritedDescriptor] = []
+        var next: Int32 = 10
+        do {
+            for i in config.disks.indices {
+                guard let held = files[config.disks[i].path] as? XattrFile,
+                      held.kind == .regular || held.kind == .blockDevice else { continue }
+                for mode in config.disks[i].readOnly ? [O_RDONLY] : [O_RDWR, O_RDONLY] {
+                    let fd = Glibc.open(held.handle, mode | O_CLOEXEC | O_NOCTTY)
+                    guard fd >= 0 else {
+                        let e = errno
+                        throw SVirtError(.launch, "cannot open \(held.path) for QEMU: \(String(cString: strerror(e)))",
+                                         cause: SystemCallError(call: "open", path: held.path, errno: e))
+                    }
+                    out.append(.init(source: fd, target: next))
+                    config.disks[i].descriptors.append(next)
+                    next += 1
+                }
+            }
+        } catch {
+            for d in out { close(d.source) }
+            throw error
+        }
+        return out
+    }
+
     /// The grant report of the last Landlock start (kept for `Started`).
     private var lastGrantReport: LandlockGrantCheck.Report?
 
     /// Undoes a failed start; returns what could not be undone.
     private func undoStart(_ domain: DomainDefinition, row: RunningDomain, progress: StartProgress) async -> [String] {
         var problems: [String] = []
+        for fd in progress.descriptors { close(fd) }
         if let g = progress.guest { GuestSupervisor.stop(g, powerdownTimeout: .zero, proc: env.proc) }
+        if let p = progress.prepared, let driver = try? driver() {
+            // Checked but never labelled: only the level goes back.
+            await driver.cancel(p)
+        }
         if let l = progress.labelled, let driver = try? driver() {
-            if !progress.dacPaths.isEmpty {
-                problems += DACRelabeler(bootTime: driver.bootTime).restoreAll(progress.dacPaths, holder: domain.name).failures
+            if !progress.dacFiles.isEmpty {
+                problems += DACRelabeler(bootTime: driver.bootTime).restoreAll(files: progress.dacFiles, holder: domain.name).failures
+            }
+            if progress.kvmGranted {
+                do { try KVMDeviceAccess(bootTime: driver.bootTime).release(holder: domain.name) } catch {
+                    problems.append("taking back access to /dev/kvm: \(error)")
+                }
             }
             do {
                 let r = try await driver.restoreAll(for: domain, label: l.label,
@@ -361,7 +432,7 @@ public final class DomainLifecycle {
 
     /// Sets the confinement of `launch` for the mechanism, or refuses.
     private func confine(_ launch: inout LaunchDescription, domain: DomainDefinition, label: SecurityLabel, plan: LabelPlan,
-                         config: QEMUConfiguration, mechanism: HostProbe.Mechanism, options: StartOptions,
+                         files: [String: any LabeledFile], config: QEMUConfiguration, mechanism: HostProbe.Mechanism, options: StartOptions,
                          systemRules: [Landlock.PathRule], checkSystem: Bool, entrypoint: String,
                          warnings: inout [String], notes: inout [String]) throws -> Confinement {
         lastGrantReport = nil
@@ -389,11 +460,14 @@ public final class DomainLifecycle {
             // The guest's own resources, with the labels svirt gives them, then the system paths.
             var given: [String: SecurityContext] = [:]
             var readWrite: [String] = [], readOnly: [String] = []
-            let store = XattrFileLabelStore()
+            var held: [String: Int32] = [:]
             for e in plan.entries where e.path.hasPrefix("/") && e.kind != .filesystem {
-                let canonical = (try? store.resolve(e.path)) ?? e.path
+                // The rule names the file the start holds open, not whatever the path names when the rule is made.
+                let file = files[e.path] as? XattrFile
+                let canonical = file?.path ?? e.path
+                if let file { held[canonical] = file.fd }
                 if let c = e.context { given[canonical] = c }
-                if e.access == .readWrite { readWrite.append(e.path) } else { readOnly.append(e.path) }
+                if e.access == .readWrite { readWrite.append(canonical) } else { readOnly.append(canonical) }
             }
             var devices: [String] = []
             if case .pty? = config.serial { devices = ["/dev/ptmx", "/dev/pts"] }
@@ -418,7 +492,9 @@ public final class DomainLifecycle {
             } else {
                 notes.append("'\(domain.name)' has no process label (seclabel type='none'); its Landlock ruleset is applied without policy checks")
             }
-            launch.landlock = ruleset
+            var onHeldFiles = ruleset
+            onHeldFiles.heldDescriptors = held
+            launch.landlock = onHeldFiles
             return .landlock(grants: ruleset.pathRules.count)
         }
     }

@@ -213,6 +213,9 @@ public enum Landlock {
         public var scopes: Scope
         public private(set) var pathRules: [PathRule] = []
         public private(set) var portRules: [PortRule] = []
+        /// Descriptors (O_PATH) of files the caller holds open, by rule path: a rule on such a path is added on
+        /// the held file, and the path is not resolved again. The caller keeps them open until `create`.
+        public var heldDescriptors: [String: Int32] = [:]
 
         /// The rights svirt needs denied for a guest: everything of ABI 3 (which adds truncate, so another
         /// guest's image cannot be truncated) — device ioctls too where the ABI has them.
@@ -299,7 +302,7 @@ public enum Landlock {
         }
 
         private func add(_ rule: PathRule, to rulesetFD: Int32, handled: FilesystemAccess) throws {
-            let fd = svirt_open_path(rule.path)
+            let fd = heldDescriptors[rule.path].map { dup($0) } ?? svirt_open_path(rule.path)
             guard fd >= 0 else {
                 let e = errno
                 throw SVirtError(.confinement, "cannot grant \(rule.access.summary) on '\(rule.path)'"

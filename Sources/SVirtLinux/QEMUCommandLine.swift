@@ -42,8 +42,15 @@ public struct QEMUCommandLine: Sendable, Hashable {
         let pcLike = c.machine.hasPrefix("pc") || c.machine.hasPrefix("q35")
         for (i, disk) in c.disks.enumerated() {
             let storage = Self.storageNode(i), format = Self.formatNode(i)
+            var filename = disk.path
+            if !disk.descriptors.isEmpty {
+                // The file svirt opened, checked and labelled: QEMU takes it from a descriptor set.
+                let set = i + 1
+                for fd in disk.descriptors { a += ["-add-fd", "fd=\(fd),set=\(set),opaque=\(Self.escape(storage))"] }
+                filename = "/dev/fdset/\(set)"
+            }
             a += ["-blockdev", Self.json([
-                "driver": "file", "filename": disk.path, "node-name": storage, "read-only": disk.readOnly,
+                "driver": "file", "filename": filename, "node-name": storage, "read-only": disk.readOnly,
                 "discard": "unmap",
             ])]
             a += ["-blockdev", Self.json([

@@ -22,6 +22,9 @@ public struct QEMUConfiguration: Sendable, Hashable {
         public var shareable: Bool
         /// The guest's name for it (`vda`), used in node names.
         public var target: String?
+        /// Descriptors QEMU inherits for this disk (numbers in QEMU): when set, QEMU opens the disk from a
+        /// descriptor set (`-add-fd`, `/dev/fdset/N`) and never resolves `path` itself.
+        public var descriptors: [Int32] = []
 
         public init(path: String, format: DiskFormat = .raw, device: DiskDevice = .disk, readOnly: Bool = false,
                     shareable: Bool = false, target: String? = nil) {

@@ -16,8 +16,8 @@ public struct QEMUEmulator: Sendable, Hashable {
     /// The emulator for `arch` (`x86_64`, `aarch64`, `i686`...), or the explicit `path` (a domain's
     /// `<emulator>`). A bare name is looked up on `searchPath` (`$PATH` by default).
     public static func find(arch: String = QEMUEmulator.hostArchitecture(), path explicit: String? = nil,
-                            searchPath: String? = nil) throws -> QEMUEmulator {
-        try probe(try locate(arch: arch, path: explicit, searchPath: searchPath))
+                            searchPath: String? = nil, allowed: [String] = [], user: GuestUser? = nil) throws -> QEMUEmulator {
+        try probe(try locate(arch: arch, path: explicit, searchPath: searchPath), allowed: allowed, user: user)
     }
 
     /// A known emulator (from an earlier probe, e.g. one kept in the registry).
@@ -74,14 +74,17 @@ public struct QEMUEmulator: Sendable, Hashable {
     /// Asks the binary what it supports: one run of `-sandbox on -L help` (QEMU rejects an option it was built
     /// without before it lists its data directories), and `-L help` alone when that fails. Cached per
     /// binary identity (device, inode, size, modification time) unless `cached` is false.
-    public static func probe(_ path: String, cached: Bool = true) throws -> QEMUEmulator {
+    /// The emulator must pass `refusal(_:allowed:)` (a root-owned system QEMU, or one svirt.conf allows), and it
+    /// runs as the guest user (`probeSandbox`), never as root.
+    public static func probe(_ path: String, cached: Bool = true, allowed: [String] = [], user: GuestUser? = nil) throws -> QEMUEmulator {
+        try checkAllowed(path, allowed: allowed)
         let key = try identity(of: path)
         if cached, let hit = probes.withLock({ $0[key] }) { return hit }
         var sandbox = true
-        var run = try runCapturing(path, ["-sandbox", "on", "-L", "help"])
+        var run = try runCapturing(path, ["-sandbox", "on", "-L", "help"], user: user)
         if run.status != 0 {
             sandbox = false
-            run = try runCapturing(path, ["-L", "help"])
+            run = try runCapturing(path, ["-L", "help"], user: user)
         }
         guard run.status == 0 else {
             throw SVirtError(.launch, "\(path) -L help failed (exit \(run.status)): \(run.output.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -103,10 +106,11 @@ public struct QEMUEmulator: Sendable, Hashable {
     }
 
     /// Runs a program with no input and returns its exit status and its stdout and stderr together.
-    static func runCapturing(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    static func runCapturing(_ path: String, _ args: [String], user: GuestUser? = nil) throws -> (status: Int32, output: String) {
+        var d = LaunchDescription(executable: path, arguments: args, environment: LaunchDescription.minimalEnvironment)
+        try probeSandbox(&d, user: user)
         var fds: [Int32] = [0, 0]
         guard svirt_pipe_cloexec(&fds) == 0 else { throw SystemCallError(call: "pipe2", path: path, errno: errno) }
-        var d = LaunchDescription(executable: path, arguments: args, environment: LaunchDescription.minimalEnvironment)
         d.standardOutput = .descriptor(fds[1])
         d.standardError = .descriptor(fds[1])
         d.newSession = false

@@ -137,14 +137,16 @@ extension SQLiteRegistry {
     /// The emulator at `path` as probed once and kept, keyed by the binary's identity (device, inode, size,
     /// modification time), so a replaced binary is probed again. Probing runs QEMU once (`-L help`), which costs a
     /// start about as much as everything else svirt does.
-    public func emulator(at path: String) throws -> QEMUEmulator {
+    public func emulator(at path: String, allowed: [String] = [], user: GuestUser? = nil) throws -> QEMUEmulator {
+        // The rule is checked on every use, the cache notwithstanding: svirt.conf or the file's owner may change.
+        try QEMUEmulator.checkAllowed(path, allowed: allowed)
         let key = try QEMUEmulator.identity(of: path)
         if let row = try transaction({ db in try Row.fetchOne(db, sql: "SELECT * FROM emulator WHERE identity = ?", arguments: [key]) }) {
             let sandbox: Int64 = row["sandbox"], dirs: String = row["data_directories"]
             return QEMUEmulator(path: path, supportsSandbox: sandbox != 0,
                                 dataDirectories: dirs.split(separator: "\n").map(String.init))
         }
-        let e = try QEMUEmulator.probe(path)
+        let e = try QEMUEmulator.probe(path, allowed: allowed, user: user)
         try transaction { db in
             try db.execute(sql: "DELETE FROM emulator WHERE identity LIKE ?", arguments: [path + "|%"])
             try db.execute(sql: "INSERT OR REPLACE INTO emulator (identity, sandbox, data_directories, probed_at) VALUES (?, ?, ?, ?)",

@@ -1,10 +1,11 @@
 import CSVirt
+import Foundation
 import Glibc
 import SVirt
 
 /// The `FileLabelStore` of real files: labels and svirt's records are extended attributes.
 ///
-/// A path is resolved once (`realpath`), then opened with `openat2(O_PATH | O_NOFOLLOW, RESOLVE_NO_SYMLINKS)`, so
+/// A path is resolved once (`resolve`: only symlinks root could have placed are followed), then opened with `openat2(O_PATH | O_NOFOLLOW, RESOLVE_NO_SYMLINKS)`, so
 /// a symlink placed on any component after the check makes the open fail instead of redirecting a label. Every
 /// attribute call then goes through `/proc/self/fd/N`, which names exactly the opened file, whatever it is: a
 /// regular file, a device node, a FIFO or a socket (none of which need to be opened for reading, which could
@@ -15,15 +16,64 @@ public struct XattrFileLabelStore: FileLabelStore {
 
     public init(procRoot: String = "/proc") { self.procRoot = procRoot }
 
+    /// The absolute path with `.`, `..` and symlinks resolved, following only the symlinks svirt can trust:
+    /// owned by root (or by svirt's own user) in a directory that only root (or that user) can change, or that
+    /// is sticky. A symlink anyone else could have placed or replaced is refused with the path and the fix:
+    /// following it would let its owner point svirt, running as root, at any file on the host.
     public func resolve(_ path: String) throws -> String {
-        guard let resolved = realpath(path, nil) else {
-            let e = errno
-            if e == ENOENT { throw SVirtError(.notFound, "\(path) does not exist", cause: SystemCallError(call: "realpath", path: path, errno: e)) }
-            throw SVirtError(.labeling, "cannot resolve \(path): \(String(cString: strerror(e)))",
-                             cause: SystemCallError(call: "realpath", path: path, errno: e))
+        try Self.resolveTrusted(path)
+    }
+
+    static func resolveTrusted(_ input: String) throws -> String {
+        let me = geteuid()
+        let absolute = input.hasPrefix("/") ? input : FileManager.default.currentDirectoryPath + "/" + input
+        var pending: [Substring] = absolute.split(separator: "/", omittingEmptySubsequences: true).reversed()
+        var resolved: [Substring] = []
+        var links = 0
+        func joined(_ parts: [Substring]) -> String { "/" + parts.joined(separator: "/") }
+        while let part = pending.popLast() {
+            if part == "." { continue }
+            if part == ".." { _ = resolved.popLast(); continue }
+            let candidate = joined(resolved + [part])
+            var st = stat()
+            guard lstat(candidate, &st) == 0 else {
+                let e = errno
+                if e == ENOENT || e == ENOTDIR {
+                    throw SVirtError(.notFound, "\(input) does not exist", cause: SystemCallError(call: "lstat", path: candidate, errno: e))
+                }
+                throw SVirtError(.labeling, "cannot resolve \(input): \(candidate): \(String(cString: strerror(e)))",
+                                 cause: SystemCallError(call: "lstat", path: candidate, errno: e))
+            }
+            guard (st.st_mode & S_IFMT) == S_IFLNK else {
+                resolved.append(part)
+                continue
+            }
+            links += 1
+            guard links <= 40 else {
+                throw SVirtError(.labeling, "cannot resolve \(input): too many symlinks", cause: SystemCallError(call: "lstat", path: candidate, errno: ELOOP))
+            }
+            let parent = joined(resolved)
+            var ps = stat()
+            lstat(parent, &ps)
+            let trustedOwner = st.st_uid == 0 || st.st_uid == me
+            let parentOwner = ps.st_uid == 0 || ps.st_uid == me
+            let parentClosed = ps.st_mode & 0o022 == 0 || ps.st_mode & S_ISVTX != 0
+            guard trustedOwner, parentOwner, parentClosed else {
+                throw SVirtError(.labeling, "\(input): \(candidate) is a symlink owned by uid \(st.st_uid) in \(parent) (owned by uid "
+                                 + "\(ps.st_uid), mode \(String(ps.st_mode & 0o7777, radix: 8))), so someone other than root could point it "
+                                 + "at any file; svirt follows only root's symlinks in directories only root can change. Give the "
+                                 + "real path of the file")
+            }
+            var buffer = [CChar](repeating: 0, count: 4097)
+            let n = readlink(candidate, &buffer, 4096)
+            guard n >= 0 else {
+                throw SVirtError(.labeling, "cannot read the symlink \(candidate): \(String(cString: strerror(errno)))")
+            }
+            let target = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix("/") { resolved = [] }
+            pending.append(contentsOf: target.split(separator: "/", omittingEmptySubsequences: true).reversed())
         }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        return joined(resolved)
     }
 
     public func open(_ canonicalPath: String) throws -> any LabeledFile {
@@ -57,7 +107,28 @@ public struct XattrFileLabelStore: FileLabelStore {
             throw SVirtError(.labeling, "\(canonicalPath) changed while svirt labelled it (it became a symlink); "
                              + "nothing was labelled through it")
         }
-        return XattrFile(fd: fd, path: canonicalPath, kind: kind, filesystem: Self.filesystem(fd), procRoot: procRoot)
+        let facts = FileFacts(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), linkCount: UInt64(st.st_nlink),
+                              pseudoFilesystem: Self.pseudoFilesystem(fd))
+        return XattrFile(fd: fd, path: canonicalPath, kind: kind, filesystem: Self.filesystem(fd), facts: facts,
+                         procRoot: procRoot)
+    }
+
+    /// Kernel filesystems that are interfaces, not storage, by `statfs` magic (linux/magic.h). devtmpfs and
+    /// devpts are not here: device nodes are judged as devices.
+    static let pseudoFilesystems: [UInt64: String] = [
+        0x9FA0: "proc", 0x6265_6572: "sysfs", 0x0027_E0EB: "cgroup", 0x6367_7270: "cgroup2",
+        0x7372_7279: "securityfs", 0xF97C_FF8C: "selinuxfs", 0x6462_6720: "debugfs", 0x7472_6163: "tracefs",
+        0xCAFE_4A11: "bpf", 0x6265_6570: "configfs", 0x6165_676C: "pstore", 0xDE5E_81E4: "efivarfs",
+        0x4249_4E4D: "binfmt_misc", 0x6573_5543: "fusectl", 0x6E73_6673: "nsfs", 0x1980_0202: "mqueue",
+        0x4341_5D53: "smackfs", 0x5A3C_69F0: "apparmorfs", 0x0000_9FA2: "usbdevfs", 0x6759_6969: "rpc_pipefs",
+        0x5049_5045: "pipefs", 0x5343_4B53: "sockfs", 0x0BAD_1DEA: "futexfs", 0x0961_1A7B: "anon_inodefs",
+    ]
+
+    /// The pseudo filesystem an open file lives on, or nil for a real one.
+    static func pseudoFilesystem(_ fd: Int32) -> String? {
+        let t = svirt_fstatfs_type(fd)
+        guard t >= 0 else { return nil }
+        return pseudoFilesystems[UInt64(t) & 0xFFFF_FFFF]
     }
 
     static func kind(_ mode: mode_t) -> FileKind {
@@ -95,12 +166,14 @@ final class XattrFile: LabeledFile {
     let kind: FileKind
     let filesystem: String?
     let handle: String
+    let facts: FileFacts?
 
-    init(fd: Int32, path: String, kind: FileKind, filesystem: String?, procRoot: String) {
+    init(fd: Int32, path: String, kind: FileKind, filesystem: String?, facts: FileFacts? = nil, procRoot: String) {
         self.fd = fd
         self.path = path
         self.kind = kind
         self.filesystem = filesystem
+        self.facts = facts
         handle = "\(procRoot)/self/fd/\(fd)"
     }
 

@@ -79,6 +79,27 @@ struct IsolationMatrixTests {
         #expect(m.cell("dyn1", s.id)?.state == .denied)
     }
 
+    @Test("a VM without a label that uses another VM's private image is a FAIL")
+    func unlabelledReachesPrivate() throws {
+        let store = InMemoryFileLabelStore()
+        store.add("/img/a.img", label: "system_u:object_r:svirt_image_t:s0:c1,c2")
+        let a = try Self.subject("a", disks: [("/img/a.img", "")], level: "s0:c1,c2", store: store)
+        let thief = try Self.subject("thief", disks: [("/img/a.img", "<readonly/><shareable/>")],
+                                     seclabel: "<seclabel type='none'/>", store: store)
+        #expect(thief.label.process == nil)
+        let m = try IsolationMatrix(subjects: [a, thief], checker: try Self.checker(Self.defaultPolicy), store: store,
+                                    policySource: Self.defaultPolicy)
+        #expect(m.failed)
+        let r = try #require(m.resource(path: "/img/a.img"))
+        #expect(r.owner == "a")
+        let f = try #require(m.findings.first { $0.kind == .crossAccess && $0.vms == ["thief", "a"] })
+        #expect(f.severity == .fail && f.message.contains("/img/a.img") && f.message.contains("type='none'"), "\(f.message)")
+        // Without the thief the same VM passes.
+        let alone = try IsolationMatrix(subjects: [a], checker: try Self.checker(Self.defaultPolicy), store: store,
+                                        policySource: Self.defaultPolicy)
+        #expect(!alone.failed)
+    }
+
     @Test("a static range s0-s0:c0.c1023 dominates each dynamic VM, which do not dominate it; equal levels are said once")
     func rangeDominance() throws {
         let store = InMemoryFileLabelStore()
