@@ -70,10 +70,7 @@ enum ConsoleAPI {
 
     static func handle(_ route: Route, request: Request, context: ConsoleContext, server: ConsoleServer) async throws -> Response {
         let backend = server.backend
-        func name() throws -> String {
-            guard let n = context.parameters.get("name"), !n.isEmpty else { throw ConsoleFailure(.badRequest, "no domain name in the path") }
-            return n
-        }
+        func name() throws -> String { try ConsoleRequest.domainName(context) }
         switch route.operation {
         case .list:
             return ConsoleResponse.json(try await backend.list())

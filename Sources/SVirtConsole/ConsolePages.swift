@@ -25,10 +25,7 @@ enum ConsolePages {
         router.post("/login") { request, _ in await page { try await loginSubmit(server, request) } }
     }
 
-    static func name(_ context: ConsoleContext) throws -> String {
-        guard let n = context.parameters.get("name"), !n.isEmpty else { throw ConsoleFailure(.badRequest, "no domain name in the path") }
-        return n
-    }
+    static func name(_ context: ConsoleContext) throws -> String { try ConsoleRequest.domainName(context) }
 
     /// Runs a page handler; a failure becomes an HTML error page with its status.
     static func page(_ body: () async throws -> Response) async -> Response {
@@ -135,7 +132,7 @@ enum ConsolePages {
         case "shutdown": result = try await server.backend.stop(name, mode: .shutdown(timeout: server.backend.shutdownTimeout))
         default: result = try await server.backend.stop(name, mode: .destroy)
         }
-        let vm = result.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let vm = HTML.pathSegment(result.name)
         return Response(status: .seeOther, headers: [.location: "/?done=\(action)&vm=\(vm)"])
     }
 
@@ -154,7 +151,7 @@ enum ConsolePages {
         let xml = form["xml"] ?? ""
         do {
             let r = try await server.backend.define(xml: xml, source: "the submitted XML")
-            let vm = r.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let vm = HTML.pathSegment(r.name)
             return Response(status: .seeOther, headers: [.location: "/?done=define&vm=\(vm)"])
         } catch {
             let f = ConsoleFailure(error)

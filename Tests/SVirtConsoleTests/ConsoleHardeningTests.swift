@@ -1,0 +1,93 @@
+import Foundation
+import Glibc
+import NIOHTTP1
+import SVirt
+import Testing
+@testable import SVirtConsole
+
+/// Domain XML for `name`, with `name` escaped for element content.
+func xmlNamed(_ name: String, disk: String) -> String {
+    Scratch.xml("NAME", disk: disk).replacingOccurrences(of: "<name>NAME</name>", with: "<name>\(XMLTree.escapeText(name))</name>")
+}
+
+@Suite("svirt serve: names in paths and pages", .serialized)
+struct ConsoleNameTests {
+    // MARK: Names
+
+    @Test("percent-decoding of path segments: %XX is a byte, the bytes must be UTF-8, NUL and malformed escapes are refused")
+    func percentDecoding() {
+        func decoded(_ s: String) -> String? { if case .success(let v) = ConsoleRequest.percentDecode(s) { v } else { nil } }
+        #expect(decoded("vm%20%C3%A9%20%22q%22") == "vm é \"q\"")
+        #expect(decoded("a+b%2Bc") == "a+b+c", "'+' is not a space in a path")
+        #expect(decoded("%e2%82%ac") == "€")
+        #expect(decoded("é") == "é", "raw UTF-8 passes")
+        for bad in ["%", "%2", "%ZZ", "a%G1", "%C3", "%E9", "%C3%28", "%00", "a%2"] { #expect(decoded(bad) == nil, "\(bad)") }
+    }
+
+    @Test("a VM named with é, spaces and quotes is managed through the API and its page; bad encodings are 400")
+    func unusualName() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-names")
+        // The stand-in guest as root: the start is about the name, not about QEMU.
+        let console = try ConsoleProcess(state: dir.state, extra: isRoot ? ["--stand-in"] : [])
+        let name = "vm é \"q\" 'x'"
+        let segment = pathSegment(name)
+        let defined = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [console.auth],
+                                             body: Array(xmlNamed(name, disk: try dir.image("n.img")).utf8))
+        try #require(defined.status == 201, "\(defined.body)")
+
+        let one = try await HTTP.request(.GET, console.base + "/api/v1/vms/\(segment)", headers: [console.auth])
+        #expect(one.status == 200, "\(one.body)")
+        #expect(((one.json as? [String: Any])?["domain"] as? [String: Any])?["name"] as? String == name)
+        for sub in ["labels", "xml", "denials"] {
+            let r = try await HTTP.request(.GET, console.base + "/api/v1/vms/\(segment)/\(sub)", headers: [console.auth])
+            #expect(r.status == 200, "\(sub): \(r.body.prefix(300))")
+        }
+        // A shut-off domain cannot be destroyed: the name was found ("not running", not "failed to get domain").
+        let destroy = try await HTTP.request(.POST, console.base + "/api/v1/vms/\(segment)/destroy", headers: [console.auth])
+        #expect(destroy.errorMessage == "domain is not running", "\(destroy.body)")
+        let page = try await HTTP.request(.GET, console.base + "/vms/\(segment)")
+        #expect(page.status == 200, "\(page.body.prefix(300))")
+        #expect(page.body.contains("<h1>vm é &quot;q&quot; &#39;x&#39;</h1>"))
+        let list = try await HTTP.request(.GET, console.base + "/")
+        #expect(list.body.contains("href=\"/vms/\(segment)\""), "the list links the VM by its encoded name")
+
+        if isRoot {
+            let started = try await HTTP.request(.POST, console.base + "/api/v1/vms/\(segment)/start", headers: [console.auth])
+            #expect(started.status == 200, "\(started.body)")
+            #expect(try dir.list()[name]?["state"] as? String == "running")
+            let stopped = try await HTTP.request(.POST, console.base + "/api/v1/vms/\(segment)/destroy", headers: [console.auth])
+            #expect(stopped.status == 200, "\(stopped.body)")
+            #expect(try dir.list()[name]?["state"] as? String == "shut off")
+        }
+
+        // Encodings that are not %XX, or bytes that are not UTF-8: 400 from the API and the pages.
+        for bad in ["%ZZ", "vm%2", "%C3", "%E9", "%00"] {
+            for (path, auth) in [("/api/v1/vms/\(bad)", "Authorization: Bearer \(console.token)\r\n"), ("/vms/\(bad)", "")] {
+                let r = try RawConnection.request(port: console.port,
+                    "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(console.port)\r\n\(auth)Connection: close\r\n\r\n")
+                #expect(r.status == 400, "\(path): \(r.text.prefix(400))")
+                #expect(r.text.contains("percent-encoding"), "\(path): \(r.text.prefix(400))")
+            }
+        }
+    }
+
+    @Test("a VM name with '\"', '<', '&' or ''' followed by U+0301 adds no attribute or element to the console's pages")
+    func hostileName() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-hostile")
+        let console = try ConsoleProcess(state: dir.state)
+        let name = "h\"\u{301} autofocus onfocus=alert(1) x='\u{301}<\u{301}b>&\u{301}amp;"
+        let defined = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [console.auth],
+                                             body: Array(xmlNamed(name, disk: "\(dir.path)/h.img").utf8))
+        try #require(defined.status == 201, "\(defined.body)")
+        for path in ["/", "/vms/\(pathSegment(name))", "/matrix", "/?done=start&vm=\(pathSegment(name))"] {
+            let page = try await HTTP.request(.GET, console.base + path)
+            #expect(page.status == 200, "\(path): \(page.body.prefix(300))")
+            for raw in ["\"\u{301}", "'\u{301}", "<\u{301}", "&\u{301}"] {
+                #expect(!containsBytes(page.body, raw), "\(path) holds \(Array(raw.unicodeScalars)) unescaped")
+            }
+            #expect(containsBytes(page.body, "&quot;\u{301} autofocus"), "\(path) shows the name, escaped")
+        }
+    }
+}
