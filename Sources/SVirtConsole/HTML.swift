@@ -34,7 +34,7 @@ enum HTML {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>\(escape(title)) – svirt</title>
         <meta name="viewport" content="width=device-width,initial-scale=1"><style>\(style)</style></head>
-        <body><header><strong>svirt console</strong><a href="/">VMs</a><a href="/matrix">Isolation matrix</a><a href="/host">Host</a><a href="/define">Define</a><a href="/api/v1/openapi.json">API</a></header>
+        <body><header><strong>svirt console</strong><a href="/">VMs</a><a href="/matrix">Isolation matrix</a><a href="/host">Host</a><a href="/define">Define</a><a href="/login">Sign in</a></header>
         <main>
         \(body)
         </main></body></html>

@@ -234,6 +234,23 @@ extension Array where Element: Sendable {
 }
 
 extension ConsoleProcess {
+    /// The CSRF token the console's forms carry (from the login page, which needs no session).
+    func csrf() async throws -> String {
+        let page = try await HTTP.request(.GET, base + "/login")
+        let marker = "name=\"csrf\" value=\""
+        let start = try #require(page.body.range(of: marker), "the login page has a CSRF field")
+        return String(page.body[start.upperBound...].prefix { $0 != "\"" })
+    }
+
+    /// Signs in at /login with the token, as a browser would; the `Cookie` header value of the session.
+    func signIn() async throws -> String {
+        let csrf = try await csrf()
+        let r = try await HTTP.request(.POST, base + "/login", headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", base)],
+                                       body: Array("csrf=\(csrf)&token=\(token)".utf8))
+        try #require(r.status == 303, "signing in: \(r.status) \(r.body)")
+        return try #require(r.headers.first(name: "Set-Cookie")?.split(separator: ";").first.map(String.init))
+    }
+
     var auth: (String, String) { ("Authorization", "Bearer \(token)") }
 }
 
