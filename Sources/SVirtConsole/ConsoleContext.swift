@@ -10,7 +10,7 @@ struct ConsoleContext: RequestContext {
 
     var coreContext: CoreRequestContextStorage
     /// Set by `ConsoleGuard`; nil for the requests it lets through without one (the loopback console's pages read
-    /// with GET, and `/login`).
+    /// with GET, and `/login`). Secrets in domain XML are shown only when it is set.
     var credential: Credential?
 
     init(source: ApplicationRequestContextSource) {

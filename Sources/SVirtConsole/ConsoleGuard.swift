@@ -5,7 +5,7 @@ import NIOCore
 import SVirt
 
 /// Checks every request before a route sees it: host, body size, authentication, origin. It records the caller's
-/// credential in the context.
+/// credential in the context, where the pages look to decide whether to show secrets.
 struct ConsoleGuard: RouterMiddleware {
     typealias Context = ConsoleContext
     let server: ConsoleServer

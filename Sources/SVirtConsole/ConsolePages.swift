@@ -10,7 +10,7 @@ enum ConsolePages {
     static func register(on router: Router<ConsoleContext>, server: ConsoleServer) {
         router.get("/") { request, _ in await page { try await vmList(server, request) } }
         router.get("/vms/{name}") { _, context in
-            await page { try await vmPage(server, try name(context)) }
+            await page { try await vmPage(server, try name(context), showSecrets: context.credential != nil) }
         }
         for action in ["start", "shutdown", "destroy"] {
             router.post(RouterPath("/vms/{name}/\(action)")) { request, context in
@@ -82,7 +82,9 @@ enum ConsolePages {
 
     // MARK: One VM
 
-    static func vmPage(_ server: ConsoleServer, _ name: String) async throws -> Response {
+    /// One VM. Without the token or a session (a loopback console's pages are readable without), the XML's secrets
+    /// are left out, as `virsh dumpxml` leaves them out without `--security-info`.
+    static func vmPage(_ server: ConsoleServer, _ name: String, showSecrets: Bool) async throws -> Response {
         let p = try await server.backend.domain(name)
         let d = p.domain
         var body = "<h1>\(HTML.escape(d.name))</h1><p>\(actions(server, d))</p>"
@@ -102,7 +104,14 @@ enum ConsolePages {
             }, id: "resources")
         }
         body += "<h2>Denials, explained</h2>" + (await denialsSection(server, d))
-        body += "<h2>\(d.state == "shut off" ? "XML (definition)" : "Live XML")</h2><pre id=\"xml\">\(HTML.escape(p.xml))</pre>"
+        body += "<h2>\(d.state == "shut off" ? "XML (definition)" : "Live XML")</h2>"
+        if showSecrets {
+            body += "<pre id=\"xml\">\(HTML.escape(p.xml))</pre>"
+        } else {
+            body += "<p id=\"secrets-hidden\">Without signing in, the XML is shown as <code>virsh dumpxml</code> shows it without "
+                + "<code>--security-info</code>: graphics passwords and disk cookies are left out. <a href=\"/login\">Sign in</a> to see them.</p>"
+            body += "<pre id=\"xml\">\(HTML.escape(DomainXMLSecrets.redacted(p.xml) ?? DomainXMLSecrets.unreadable))</pre>"
+        }
         return ConsoleResponse.html(.ok, HTML.page(title: d.name, body: body))
     }
 

@@ -5,13 +5,83 @@ import SVirt
 import Testing
 @testable import SVirtConsole
 
+/// Domain XML with a VNC password.
+func xmlWithPassword(_ name: String, disk: String, password: String) -> String {
+    Scratch.xml(name, disk: disk).replacingOccurrences(
+        of: "  </devices>", with: "    <graphics type='vnc' port='-1' autoport='yes' passwd='\(password)'/>\n  </devices>")
+}
+
 /// Domain XML for `name`, with `name` escaped for element content.
 func xmlNamed(_ name: String, disk: String) -> String {
     Scratch.xml("NAME", disk: disk).replacingOccurrences(of: "<name>NAME</name>", with: "<name>\(XMLTree.escapeText(name))</name>")
 }
 
-@Suite("svirt serve: names in paths and pages", .serialized)
-struct ConsoleNameTests {
+@Suite("svirt serve: secrets and names", .serialized)
+struct ConsoleHardeningTests {
+    // MARK: Secrets in domain XML
+
+    @Test("DomainXMLSecrets leaves out every graphics passwd and a disk source's cookies, and nothing else")
+    func redaction() throws {
+        let xml = """
+            <domain type='kvm'>
+              <name>v</name>
+              <devices>
+                <disk type='network' device='cdrom'>
+                  <source protocol='https' name='/os.iso'>
+                    <host name='example.org' port='443'/>
+                    <cookies>
+                      <cookie name='session'>s3cret-cookie</cookie>
+                    </cookies>
+                  </source>
+                  <target dev='sda' bus='sata'/>
+                </disk>
+                <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret-vnc' passwdValidTo='2030-01-01T00:00:00'/>
+                <graphics type="spice" autoport="yes" passwd="s3cret-spice"><listen type='address'/></graphics>
+              </devices>
+            </domain>
+            """
+        let shown = try #require(DomainXMLSecrets.redacted(xml))
+        for secret in ["s3cret-cookie", "s3cret-vnc", "s3cret-spice", "passwd=", "<cookies>", "<cookie "] {
+            #expect(!shown.contains(secret), "\(secret) in \(shown)")
+        }
+        #expect(shown.contains("<graphics type='vnc' port='-1' autoport='yes' passwdValidTo='2030-01-01T00:00:00'/>"), "\(shown)")
+        #expect(shown.contains("<graphics type=\"spice\" autoport=\"yes\"><listen type='address'/></graphics>"), "\(shown)")
+        #expect(shown.contains("<host name='example.org' port='443'/>"))
+        let plain = Scratch.xml("plain", disk: "/d.img")
+        #expect(DomainXMLSecrets.redacted(plain) == plain, "XML without secrets comes back as it was")
+        #expect(DomainXMLSecrets.redacted("<domain><name>x</nam></domain>") == nil, "unreadable XML is not shown at all")
+    }
+
+    @Test("GET /api/v1/vms/NAME/xml needs the token; the VM page without a session leaves the VNC passwd out, with one shows it")
+    func passwordDisclosure() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-secret")
+        let console = try ConsoleProcess(state: dir.state)
+        let secret = "vnc-S3cret-\(UUID().uuidString.prefix(8))"
+        let defined = try await HTTP.request(.POST, console.base + "/api/v1/vms", headers: [console.auth],
+                                             body: Array(xmlWithPassword("secretvm", disk: "\(dir.path)/s.img", password: secret).utf8))
+        try #require(defined.status == 201, "\(defined.body)")
+
+        for path in ["/api/v1/vms/secretvm/xml", "/api/v1/vms/secretvm"] {
+            let anonymous = try await HTTP.request(.GET, console.base + path)
+            #expect(anonymous.status == 401)
+            #expect(!anonymous.body.contains(secret), "\(path) without the token: \(anonymous.body)")
+            let withToken = try await HTTP.request(.GET, console.base + path, headers: [console.auth])
+            #expect(withToken.status == 200)
+            #expect(withToken.body.contains(secret), "the token holder gets the whole XML, as virsh dumpxml --security-info")
+        }
+
+        let page = try await HTTP.request(.GET, console.base + "/vms/secretvm")
+        #expect(page.status == 200)
+        #expect(!page.body.contains(secret), "the loopback page without a session shows no password")
+        #expect(!page.body.contains("passwd="))
+        #expect(page.body.contains("id=\"secrets-hidden\""))
+        #expect(page.body.contains("graphics type=&#39;vnc&#39;"), "the rest of the XML is shown")
+        let signedIn = try await HTTP.request(.GET, console.base + "/vms/secretvm", headers: [("Cookie", try await console.signIn())])
+        #expect(signedIn.status == 200)
+        #expect(signedIn.body.contains(secret), "a signed-in browser sees the whole XML")
+    }
+
     // MARK: Names
 
     @Test("percent-decoding of path segments: %XX is a byte, the bytes must be UTF-8, NUL and malformed escapes are refused")
