@@ -16,7 +16,7 @@ func xmlNamed(_ name: String, disk: String) -> String {
     Scratch.xml("NAME", disk: disk).replacingOccurrences(of: "<name>NAME</name>", with: "<name>\(XMLTree.escapeText(name))</name>")
 }
 
-@Suite("svirt serve: secrets and names", .serialized)
+@Suite("svirt serve: secrets, names and timeouts", .serialized)
 struct ConsoleHardeningTests {
     // MARK: Secrets in domain XML
 
@@ -158,6 +158,76 @@ struct ConsoleHardeningTests {
                 #expect(!containsBytes(page.body, raw), "\(path) holds \(Array(raw.unicodeScalars)) unescaped")
             }
             #expect(containsBytes(page.body, "&quot;\u{301} autofocus"), "\(path) shows the name, escaped")
+        }
+    }
+
+    // MARK: Timeouts
+
+    @Test("a client that sends half a request line and stalls, or trickles its header, gets 408 and is disconnected within the header timeout")
+    func headerTimeout() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-slowloris")
+        let console = try ConsoleProcess(state: dir.state, extra: ["--header-timeout", "1", "--idle-timeout", "30"])
+
+        let stalled = try RawConnection(port: console.port)
+        let start = Date()
+        try stalled.send("GET /api/v1/vm")
+        let answer = stalled.read(timeout: 10)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(answer.closed, "the connection is closed")
+        #expect(elapsed >= 0.8 && elapsed < 5, "closed after \(elapsed) s")
+        #expect(answer.text.hasPrefix("HTTP/1.1 408 "), "\(answer.text)")
+
+        // One byte every 200 ms keeps no idle timer happy: the head must be whole within the limit.
+        let trickle = try RawConnection(port: console.port)
+        let trickleStart = Date()
+        var closed = false
+        for byte in "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8 {
+            if (try? trickle.send(String(decoding: [byte], as: UTF8.self))) == nil { closed = true; break }
+            if trickle.read(timeout: 0.2).closed { closed = true; break }
+        }
+        #expect(closed, "the trickling client was disconnected")
+        #expect(Date().timeIntervalSince(trickleStart) < 5)
+
+        // A connection that never sends a byte is closed too.
+        let silent = try RawConnection(port: console.port)
+        #expect(silent.read(timeout: 10).closed)
+        // And the console still answers.
+        #expect(try await HTTP.request(.GET, console.base + "/login").status == 200)
+    }
+
+    @Test("a kept-alive connection is closed after the idle timeout, not the header timeout; a request that arrives whole is answered")
+    func idleTimeout() async throws {
+        try requireSVirt()
+        let dir = try Scratch("svirt-console-idle")
+        let console = try ConsoleProcess(state: dir.state, extra: ["--header-timeout", "1", "--idle-timeout", "3"])
+        let c = try RawConnection(port: console.port)
+        try c.send("GET /login HTTP/1.1\r\nHost: 127.0.0.1:\(console.port)\r\n\r\n")
+        let first = c.read(timeout: 10) { $0.contains("</html>") }
+        #expect(first.text.hasPrefix("HTTP/1.1 200 "), "\(first.text.prefix(200))")
+        #expect(!first.closed)
+        let answered = Date()
+        // A second request on the same connection, after longer than the header timeout: still answered.
+        #expect(!c.read(timeout: 1.5).closed, "a kept-alive connection outlives the header timeout")
+        try c.send("GET /login HTTP/1.1\r\nHost: 127.0.0.1:\(console.port)\r\n\r\n")
+        #expect(c.read(timeout: 10) { $0.contains("</html>") }.text.hasPrefix("HTTP/1.1 200 "))
+        let second = Date()
+        let rest = c.read(timeout: 15)
+        let idle = Date().timeIntervalSince(second)
+        #expect(rest.closed, "closed when idle")
+        #expect(idle >= 2.5 && idle < 8, "closed after \(idle) s idle (\(Date().timeIntervalSince(answered)) s after the first answer)")
+    }
+
+    @Test("svirt serve --help documents both timeouts, and a timeout outside 1...86400 is a usage error")
+    func timeoutOptions() throws {
+        try requireSVirt()
+        let help = try runSVirt(["serve", "--help"])
+        #expect(help.stdout.contains("--idle-timeout <SECONDS>") && help.stdout.contains("--header-timeout <SECONDS>"), "\(help.stdout)")
+        #expect(help.stdout.contains("(default: 60)") && help.stdout.contains("(default: 10)"))
+        for option in ["--idle-timeout", "--header-timeout"] {
+            let r = try runSVirt(["serve", option, "0", "--state-dir", "/nonexistent-svirt-state"])
+            #expect(r.status != 0)
+            #expect(r.stderr.contains("\(option) 0 is not a number of seconds from 1 to 86400"), "\(r.stderr)")
         }
     }
 }
