@@ -210,11 +210,11 @@ extension IsolationMatrix {
             h += "<tr><th scope=\"row\" title=\"\(esc(m.process ?? ""))\">\(esc(m.name))<br><small>\(esc(m.range))</small></th>"
             for col in cols {
                 guard let c = table[m.name]?[col.target] else {
-                    h += "<td id=\"\(cellID(i, col.target))\" class=\"self\" data-vm=\"\(esc(m.name))\" "
+                    h += "<td id=\"\(esc(cellID(i, col.target)))\" class=\"self\" data-vm=\"\(esc(m.name))\" "
                         + "data-target=\"\(esc(col.target))\" data-state=\"self\" title=\"the VM's own process\">self</td>"
                     continue
                 }
-                h += "<td id=\"\(cellID(i, col.target))\" class=\"\(c.state.rawValue)\" data-vm=\"\(esc(m.name))\" "
+                h += "<td id=\"\(esc(cellID(i, col.target)))\" class=\"\(c.state.rawValue)\" data-vm=\"\(esc(m.name))\" "
                     + "data-target=\"\(esc(c.target))\" data-relation=\"\(c.relation.rawValue)\" data-state=\"\(c.state.rawValue)\" "
                     + "title=\"\(esc(tooltip(c, resourceByID[c.target])))\">\(esc(Self.code(c)))</td>"
             }

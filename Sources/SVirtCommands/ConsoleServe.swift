@@ -10,11 +10,13 @@ struct ConsoleServe: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the web console and the JSON API (/api/v1) for this host's VMs.",
         discussion: """
-            Listens on 127.0.0.1:8080 unless --listen names another address; then every request needs the bearer \
-            token. The token is made on first start (32 random bytes, hex) and kept with mode 0600 in \
-            <state-dir>/console.token (--token-file overrides). State-changing API calls always need the token; the \
-            pages change state through same-origin forms carrying a CSRF token, sent by a process of the console's \
-            own user or after signing in at /login with the token. The console uses the same state directory and \
+            Listens on 127.0.0.1:8080 unless --listen names another address. The token is made on first start (32 \
+            random bytes, hex) and kept with mode 0600 in <state-dir>/console.token (--token-file overrides). Every \
+            API call needs it (Authorization: Bearer TOKEN), on loopback too. The pages change state only for a \
+            browser signed in at /login with the token, through same-origin forms carrying a CSRF token; on \
+            loopback they can be read without signing in (domain XML then without its passwords), elsewhere not. \
+            A connection is closed when a request's line and header fields take longer than --header-timeout to \
+            arrive, and when it stays idle for --idle-timeout. The console uses the same state directory and \
             registry as every other svirt command.
             """)
 
@@ -29,12 +31,23 @@ struct ConsoleServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds a shutdown from the console waits before it destroys the guest.", valueName: "SECONDS"))
     var shutdownTimeout: Int = 60
 
+    @Option(help: ArgumentHelp("Seconds a connection may stay idle (between requests, or stalled in a body) before it is closed.",
+                               valueName: "SECONDS"))
+    var idleTimeout: Int = 60
+
+    @Option(help: ArgumentHelp("Seconds a client may take to send a request's line and header fields before it gets 408 and is disconnected.",
+                               valueName: "SECONDS"))
+    var headerTimeout: Int = 10
+
     @Flag(name: .customLong("stand-in"), help: .hidden)
     var standIn = false
 
     func validate() throws {
         do { _ = try ListenAddress(parsing: listen) } catch let e as SVirtError { throw ValidationError(e.message) }
         if shutdownTimeout < 0 { throw ValidationError("--shutdown-timeout must not be negative") }
+        for (option, value) in [("--idle-timeout", idleTimeout), ("--header-timeout", headerTimeout)] where !(1...86_400).contains(value) {
+            throw ValidationError("\(option) \(value) is not a number of seconds from 1 to 86400")
+        }
         try global.validateRegistry()
     }
 
@@ -60,7 +73,8 @@ struct ConsoleServe: AsyncParsableCommand {
                 throw error
             }
         }, startOptions: options, shutdownTimeout: .seconds(shutdownTimeout))
-        let server = ConsoleServer(listen: address, token: token.token, backend: backend)
+        let server = ConsoleServer(listen: address, token: token.token, backend: backend,
+                                   idleTimeout: .seconds(idleTimeout), headerTimeout: .seconds(headerTimeout))
         do {
             try await serve(server, tokenPath: tokenPath, created: token.created)
         } catch let e as SVirtError {

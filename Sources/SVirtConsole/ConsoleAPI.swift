@@ -59,6 +59,12 @@ enum ConsoleAPI {
         Route(method: .get, path: "/openapi.json", operation: .openapi, summary: "This document (OpenAPI 3.0)."),
     ]
 
+    /// Domain XML as a caller may see it: whole with the token (the guard lets no API call through without it),
+    /// else without its secrets, or the reason it cannot be shown.
+    static func shown(_ xml: String, _ context: ConsoleContext) -> String {
+        context.credential != nil ? xml : DomainXMLSecrets.redacted(xml) ?? DomainXMLSecrets.unreadable
+    }
+
     static func respond(_ route: Route, request: Request, context: ConsoleContext, server: ConsoleServer) async -> Response {
         do {
             return try await handle(route, request: request, context: context, server: server)
@@ -70,19 +76,18 @@ enum ConsoleAPI {
 
     static func handle(_ route: Route, request: Request, context: ConsoleContext, server: ConsoleServer) async throws -> Response {
         let backend = server.backend
-        func name() throws -> String {
-            guard let n = context.parameters.get("name"), !n.isEmpty else { throw ConsoleFailure(.badRequest, "no domain name in the path") }
-            return n
-        }
+        func name() throws -> String { try ConsoleRequest.domainName(context) }
         switch route.operation {
         case .list:
             return ConsoleResponse.json(try await backend.list())
         case .get:
-            return ConsoleResponse.json(try await backend.domain(try name()))
+            var page = try await backend.domain(try name())
+            page.xml = shown(page.xml, context)
+            return ConsoleResponse.json(page)
         case .labels:
             return ConsoleResponse.json(try await backend.labels(try name()))
         case .xml:
-            return ConsoleResponse.raw(.ok, "application/xml; charset=utf-8", Array(try await backend.xml(try name()).utf8))
+            return ConsoleResponse.raw(.ok, "application/xml; charset=utf-8", Array(shown(try await backend.xml(try name()), context).utf8))
         case .start:
             return ConsoleResponse.json(try await backend.start(try name()))
         case .shutdown:

@@ -1,11 +1,11 @@
 import Foundation
-import Glibc
 import HTTPTypes
 import Hummingbird
 import NIOCore
 import SVirt
 
-/// Checks every request before a route sees it: host, authentication, origin, body size.
+/// Checks every request before a route sees it: host, body size, authentication, origin. It records the caller's
+/// credential in the context, where the pages look to decide whether to show secrets.
 struct ConsoleGuard: RouterMiddleware {
     typealias Context = ConsoleContext
     let server: ConsoleServer
@@ -37,29 +37,36 @@ struct ConsoleGuard: RouterMiddleware {
             return fail(.unauthorized, "the bearer token is wrong; it is in the console's token file (--token-file)",
                         headers: [.wwwAuthenticate: "Bearer realm=\"svirt\", error=\"invalid_token\""])
         }
-        let hasToken = bearer == true
+        let credential: Context.Credential? = bearer == true ? .token : hasSession(request) ? .session : nil
+        var context = context
+        context.credential = credential
 
+        // The API: the bearer token, always. The session cookie is not accepted: the API checks no Origin and no
+        // CSRF field, and a cookie rides along with requests other pages make.
         if isAPI {
-            if (changesState || server.tokenRequiredEverywhere) && !hasToken {
-                let why = changesState ? "state-changing API calls need the bearer token"
-                                       : "this console listens on \(server.listen), so every request needs the bearer token"
-                return fail(.unauthorized, "\(why): send 'Authorization: Bearer TOKEN' with the token from the console's token file",
+            guard credential == .token else {
+                return fail(.unauthorized, "every API call needs the bearer token: send 'Authorization: Bearer TOKEN' with the "
+                            + "token from the console's token file (--token-file)",
                             headers: [.wwwAuthenticate: "Bearer realm=\"svirt\""])
             }
             return try await next(request, context)
         }
 
-        // Pages.
-        if server.tokenRequiredEverywhere && !hasToken && path != "/login" && !hasSession(request) {
-            if request.method == .get {
-                return Response(status: .seeOther, headers: [.location: "/login"])
-            }
-            return fail(.unauthorized, "sign in first: this console listens on \(server.listen) and needs the token")
+        // Pages. A form from another site is refused first (its Origin, else Referer, is not this console); the
+        // handler then checks the form's CSRF field.
+        if changesState && credential != .token, let problem = originProblem(request) {
+            return fail(.forbidden, problem)
         }
-        if changesState && !hasToken {
-            if let problem = originProblem(request) { return fail(.forbidden, problem) }
-            if server.listen.isLoopback && path != "/login" && !hasSession(request), let problem = peerProblem(context) {
-                return fail(.forbidden, problem)
+        // Anything that changes state needs the token or the session, on loopback too: every local user and every
+        // web page can reach a loopback port, and which user is on the other end of a loopback connection cannot be
+        // told reliably from the kernel's socket tables. Off loopback, reading needs them as well.
+        if credential == nil && path != "/login" {
+            if changesState {
+                return fail(.unauthorized, "sign in at /login with the console's token (from its token file) first: "
+                            + "changes from the console need the token or the session it gives")
+            }
+            if server.tokenRequiredEverywhere {
+                return Response(status: .seeOther, headers: [.location: "/login"])
             }
         }
         return try await next(request, context)
@@ -91,20 +98,6 @@ struct ConsoleGuard: RouterMiddleware {
             return "cross-origin request refused: Referer '\(referer)' is not this console (\(own ?? "no Host"))"
         }
         return "a form must come from this console's own pages: the request has neither Origin nor Referer"
-    }
-
-    /// Why a loopback form may not act without signing in: it comes from another user's process (any local user
-    /// can reach a loopback port and read a page's CSRF token), or its user cannot be told. Nil when the client
-    /// runs as the console's own user.
-    func peerProblem(_ context: Context) -> String? {
-        let me = geteuid()
-        guard let client = context.remoteAddress?.port, let server = context.localAddress?.port,
-              let uid = LoopbackPeer.uid(clientPort: client, serverPort: server) else {
-            return "cannot tell which local user sent this form; sign in at /login with the console's token first"
-        }
-        if uid == me { return nil }
-        return "this form comes from a process of uid \(uid), and the console runs as uid \(me): "
-            + "sign in at /login with the console's token first"
     }
 
     /// The host part of a `Host` value (`127.0.0.1:8080`, `[::1]:8080`, `localhost`).

@@ -10,7 +10,7 @@ enum ConsolePages {
     static func register(on router: Router<ConsoleContext>, server: ConsoleServer) {
         router.get("/") { request, _ in await page { try await vmList(server, request) } }
         router.get("/vms/{name}") { _, context in
-            await page { try await vmPage(server, try name(context)) }
+            await page { try await vmPage(server, try name(context), showSecrets: context.credential != nil) }
         }
         for action in ["start", "shutdown", "destroy"] {
             router.post(RouterPath("/vms/{name}/\(action)")) { request, context in
@@ -25,10 +25,7 @@ enum ConsolePages {
         router.post("/login") { request, _ in await page { try await loginSubmit(server, request) } }
     }
 
-    static func name(_ context: ConsoleContext) throws -> String {
-        guard let n = context.parameters.get("name"), !n.isEmpty else { throw ConsoleFailure(.badRequest, "no domain name in the path") }
-        return n
-    }
+    static func name(_ context: ConsoleContext) throws -> String { try ConsoleRequest.domainName(context) }
 
     /// Runs a page handler; a failure becomes an HTML error page with its status.
     static func page(_ body: () async throws -> Response) async -> Response {
@@ -85,7 +82,9 @@ enum ConsolePages {
 
     // MARK: One VM
 
-    static func vmPage(_ server: ConsoleServer, _ name: String) async throws -> Response {
+    /// One VM. Without the token or a session (a loopback console's pages are readable without), the XML's secrets
+    /// are left out, as `virsh dumpxml` leaves them out without `--security-info`.
+    static func vmPage(_ server: ConsoleServer, _ name: String, showSecrets: Bool) async throws -> Response {
         let p = try await server.backend.domain(name)
         let d = p.domain
         var body = "<h1>\(HTML.escape(d.name))</h1><p>\(actions(server, d))</p>"
@@ -105,7 +104,14 @@ enum ConsolePages {
             }, id: "resources")
         }
         body += "<h2>Denials, explained</h2>" + (await denialsSection(server, d))
-        body += "<h2>\(d.state == "shut off" ? "XML (definition)" : "Live XML")</h2><pre id=\"xml\">\(HTML.escape(p.xml))</pre>"
+        body += "<h2>\(d.state == "shut off" ? "XML (definition)" : "Live XML")</h2>"
+        if showSecrets {
+            body += "<pre id=\"xml\">\(HTML.escape(p.xml))</pre>"
+        } else {
+            body += "<p id=\"secrets-hidden\">Without signing in, the XML is shown as <code>virsh dumpxml</code> shows it without "
+                + "<code>--security-info</code>: graphics passwords and disk cookies are left out. <a href=\"/login\">Sign in</a> to see them.</p>"
+            body += "<pre id=\"xml\">\(HTML.escape(DomainXMLSecrets.redacted(p.xml) ?? DomainXMLSecrets.unreadable))</pre>"
+        }
         return ConsoleResponse.html(.ok, HTML.page(title: d.name, body: body))
     }
 
@@ -135,7 +141,7 @@ enum ConsolePages {
         case "shutdown": result = try await server.backend.stop(name, mode: .shutdown(timeout: server.backend.shutdownTimeout))
         default: result = try await server.backend.stop(name, mode: .destroy)
         }
-        let vm = result.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let vm = HTML.pathSegment(result.name)
         return Response(status: .seeOther, headers: [.location: "/?done=\(action)&vm=\(vm)"])
     }
 
@@ -154,7 +160,7 @@ enum ConsolePages {
         let xml = form["xml"] ?? ""
         do {
             let r = try await server.backend.define(xml: xml, source: "the submitted XML")
-            let vm = r.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let vm = HTML.pathSegment(r.name)
             return Response(status: .seeOther, headers: [.location: "/?done=define&vm=\(vm)"])
         } catch {
             let f = ConsoleFailure(error)

@@ -11,33 +11,46 @@ import Synchronization
 /// Security, in the order a request meets it (`ConsoleGuard`):
 /// - listening on a loopback address, the `Host` header must name a loopback host (a DNS-rebound name would let
 ///   another site's pages read this one);
-/// - on any other address every request needs the bearer token (`Authorization: Bearer`), or, for pages, the
-///   session cookie that `/login` gives for the token;
-/// - state-changing API calls always need the bearer token, on loopback too;
-/// - state-changing forms need an `Origin` (else `Referer`) of this console and the per-process CSRF token, and on
-///   loopback a client process of the console's own uid (`LoopbackPeer`) or the `/login` session;
 /// - request bodies over `bodyLimit` are refused (413); domain XML goes through `DomainDefinition`, the CLI's
-///   hardened reader.
+///   hardened reader;
+/// - every API call needs the bearer token (`Authorization: Bearer`), on loopback too;
+/// - every page that changes state needs the token or the session cookie `/login` gives for it, a form's `Origin`
+///   (else `Referer`) must be this console, and its CSRF field this process's token; off loopback, reading a page
+///   needs the session too;
+/// - domain XML shown without the token or a session leaves out its secrets (`DomainXMLSecrets`).
+///
+/// Connections are closed when a request's head takes longer than `headerTimeout` to arrive (`HeaderTimeout`), and
+/// when they stay idle for `idleTimeout`.
 public struct ConsoleServer: Sendable {
     public var listen: ListenAddress
     public var token: String
     public var backend: ConsoleBackend
     public var bodyLimit: Int
+    /// How long a connection may stay idle (between requests, or stalled in a body) before it is closed.
+    public var idleTimeout: Duration
+    /// How long a client may take to send a request's line and header fields.
+    public var headerTimeout: Duration
+
+    public static let defaultIdleTimeout = Duration.seconds(60)
+    public static let defaultHeaderTimeout = Duration.seconds(10)
 
     /// Random per process: the value of CSRF form fields, and of the session cookie off loopback.
     let csrfToken: String
     let sessionSecret: String
 
-    public init(listen: ListenAddress = .default, token: String, backend: ConsoleBackend, bodyLimit: Int = 1 << 20) {
+    public init(listen: ListenAddress = .default, token: String, backend: ConsoleBackend, bodyLimit: Int = 1 << 20,
+                idleTimeout: Duration = defaultIdleTimeout, headerTimeout: Duration = defaultHeaderTimeout) {
         self.listen = listen
         self.token = token
         self.backend = backend
         self.bodyLimit = bodyLimit
+        self.idleTimeout = idleTimeout
+        self.headerTimeout = headerTimeout
         csrfToken = ConsoleToken.generate()
         sessionSecret = ConsoleToken.generate()
     }
 
-    /// True when the token is needed for everything (not listening on loopback).
+    /// True when reading a page needs the token or a session too (not listening on loopback).
     public var tokenRequiredEverywhere: Bool { !listen.isLoopback }
 
     /// The router with every page and API route behind the guard.
@@ -60,6 +73,7 @@ public struct ConsoleServer: Sendable {
         let listening = Mutex(false)
         let app = Application(
             router: makeRouter(),
+            server: ConsoleHTTPChannel.builder(idleTimeout: idleTimeout, headerTimeout: headerTimeout),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "svirt"),
             onServerRunning: { channel in
                 listening.withLock { $0 = true }

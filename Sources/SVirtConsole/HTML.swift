@@ -5,7 +5,8 @@ enum HTML {
     /// Escapes text for element content and quoted attribute values (the one escaper the reports use too).
     static func escape(_ s: some StringProtocol) -> String { HTMLText.escape(String(s)) }
 
-    /// A path segment for a VM name in a link or form action.
+    /// A VM name as a path segment (a link, a form action) or a query value: every byte of its UTF-8 that is not
+    /// an unreserved ASCII character becomes `%XX`.
     static func pathSegment(_ s: String) -> String {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~".unicodeScalars)
         var out = ""
@@ -33,7 +34,7 @@ enum HTML {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>\(escape(title)) – svirt</title>
         <meta name="viewport" content="width=device-width,initial-scale=1"><style>\(style)</style></head>
-        <body><header><strong>svirt console</strong><a href="/">VMs</a><a href="/matrix">Isolation matrix</a><a href="/host">Host</a><a href="/define">Define</a><a href="/api/v1/openapi.json">API</a></header>
+        <body><header><strong>svirt console</strong><a href="/">VMs</a><a href="/matrix">Isolation matrix</a><a href="/host">Host</a><a href="/define">Define</a><a href="/login">Sign in</a></header>
         <main>
         \(body)
         </main></body></html>

@@ -41,8 +41,7 @@ enum OpenAPIDocument {
                 add("413", "The body is larger than the limit.")
             }
             op["responses"] = responses
-            op["security"] = route.changesState || server.tokenRequiredEverywhere
-                ? [["bearerAuth": [String]()]] : [[String: [String]](), ["bearerAuth": [String]()]]
+            op["security"] = [["bearerAuth": [String]()]]
             paths[route.path, default: [:]][route.method.rawValue.lowercased()] = op
         }
         let str: [String: Any] = ["type": "string"]
@@ -76,8 +75,8 @@ enum OpenAPIDocument {
             "openapi": "3.0.3",
             "info": [
                 "title": "svirt console API", "version": "1",
-                "description": "The operations of the svirt CLI over HTTP. State-changing calls always need the bearer token "
-                    + "(Authorization: Bearer, from the console's token file); reads need it when the console listens beyond loopback.",
+                "description": "The operations of the svirt CLI over HTTP. Every call needs the bearer token "
+                    + "(Authorization: Bearer, from the console's token file), on loopback too.",
             ],
             "servers": [["url": ConsoleAPI.prefix]],
             "paths": paths,

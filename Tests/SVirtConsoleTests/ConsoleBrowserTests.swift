@@ -16,7 +16,7 @@ let hasQEMU: Bool = FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-
 @Suite("svirt serve in a real browser", .serialized, .enabled(if: getuid() == 0, "needs root"),
        .enabled(if: HeadlessChromium.executable != nil, "chromium is not installed (CI installs it)"))
 struct ConsoleBrowserTests {
-    @Test("headless chromium loads the console, starts a VM with a click, sees its process and image labels, opens the isolation matrix and stops the VM; svirt list agrees each time",
+    @Test("headless chromium signs in, loads the console, starts a VM with a click, sees its process and image labels, opens the isolation matrix and stops the VM; svirt list agrees each time",
           arguments: hasQEMU ? [false, true] : [true])
     func browser(standIn: Bool) async throws {
         try requireSVirt()
@@ -32,8 +32,13 @@ struct ConsoleBrowserTests {
         defer { browser.shutdown() }
         try browser.openPage()
 
-        // The VM list, with the VM shut off.
-        try browser.navigate(console.base + "/")
+        // Changes need a session: sign in with the token, as a user does.
+        try browser.navigate(console.base + "/login")
+        try browser.wait(for: "document.querySelector('input[name=\"token\"]')", timeout: 30, "the sign-in form")
+        _ = try browser.evaluate("document.querySelector('input[name=\"token\"]').value = \(HeadlessChromium.jsString(console.token))")
+        try browser.click("form[action=\"/login\"] button[type=\"submit\"]")
+        try browser.wait(for: "location.pathname === '/' && document.querySelector('button.start[data-vm=\"webvm\"]')",
+                         timeout: 30, "the VM list after signing in")
         try browser.wait(for: "document.querySelector('button.start[data-vm=\"webvm\"]')", timeout: 30, "the VM list with a Start button")
 
         // Start it with a click on the form's button.

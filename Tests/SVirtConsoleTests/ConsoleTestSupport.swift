@@ -232,3 +232,94 @@ extension Array where Element: Sendable {
         }
     }
 }
+
+extension ConsoleProcess {
+    /// The CSRF token the console's forms carry (from the login page, which needs no session).
+    func csrf() async throws -> String {
+        let page = try await HTTP.request(.GET, base + "/login")
+        let marker = "name=\"csrf\" value=\""
+        let start = try #require(page.body.range(of: marker), "the login page has a CSRF field")
+        return String(page.body[start.upperBound...].prefix { $0 != "\"" })
+    }
+
+    /// Signs in at /login with the token, as a browser would; the `Cookie` header value of the session.
+    func signIn() async throws -> String {
+        let csrf = try await csrf()
+        let r = try await HTTP.request(.POST, base + "/login", headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", base)],
+                                       body: Array("csrf=\(csrf)&token=\(token)".utf8))
+        try #require(r.status == 303, "signing in: \(r.status) \(r.body)")
+        return try #require(r.headers.first(name: "Set-Cookie")?.split(separator: ";").first.map(String.init))
+    }
+
+    var auth: (String, String) { ("Authorization", "Bearer \(token)") }
+}
+
+/// A VM name as a URL path segment: every byte that is not unreserved as %XX.
+func pathSegment(_ name: String) -> String {
+    var allowed = CharacterSet()
+    allowed.insert(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+    return name.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+}
+
+/// A raw TCP connection to the console, for what an HTTP client will not send: malformed paths, half a request line,
+/// a stall.
+final class RawConnection {
+    let fd: Int32
+
+    /// Connects to 127.0.0.1:`port`.
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard r == 0 else {
+            close(fd)
+            throw ConsoleTestError("cannot connect to 127.0.0.1:\(port): errno \(errno)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw ConsoleTestError("send failed: errno \(errno)") }
+            sent += n
+        }
+    }
+
+    /// Reads until the server closes the connection or `timeout` seconds pass: what arrived, and whether it closed.
+    func read(timeout: Double, until done: ((String) -> Bool)? = nil) -> (text: String, closed: Bool) {
+        var out: [UInt8] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return (String(decoding: out, as: UTF8.self), false) }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, Int32(left * 1000) + 1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return (String(decoding: out, as: UTF8.self), true) }
+            out.append(contentsOf: buffer[..<n])
+            if let done, done(String(decoding: out, as: UTF8.self)) { return (String(decoding: out, as: UTF8.self), false) }
+        }
+    }
+
+    /// One request on a fresh connection: the status line's code and the whole answer.
+    static func request(port: Int, _ text: String, timeout: Double = 30) throws -> (status: Int?, text: String) {
+        let c = try RawConnection(port: port)
+        try c.send(text)
+        let answer = c.read(timeout: timeout).text
+        let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) }
+        return (status, answer)
+    }
+}
