@@ -69,6 +69,23 @@ import Testing
         #expect(try svirt(["mcs", "list", "--json"] + s).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
     }
 
+    @Test("reserve refuses a level that dominates the whole pool unless --force, which says what it overrides")
+    func reserveWholePool() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = ["--state-dir", dir, "--categories", "c0.c1023"]
+        let r = try svirt(["mcs", "reserve", "s0:c0.c1023", "--owner", "greedy"] + s)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("cannot reserve 's0:c0.c1023': s0:c0.c1023 dominates every pair of the pool s0:c0.c1023, "
+                                  + "so no other VM could start"), "\(r.stderr)")
+        #expect(r.stderr.contains("--force"))
+        #expect(try svirt(["mcs", "list", "--json"] + s).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
+        let forced = try svirt(["mcs", "reserve", "s0:c0.c1023", "--owner", "greedy", "--force"] + s)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stderr.contains("warning: --force: reserving 's0:c0.c1023' although"))
+        #expect(try svirt(["mcs", "allocate", "--owner", "late"] + s).status != 0)
+    }
+
     @Test("a malformed level is a usage error that names the input")
     func badLevel() throws {
         let dir = try makeTempDir()
