@@ -86,6 +86,28 @@ import Testing
         #expect(try svirt(["mcs", "allocate", "--owner", "late"] + s).status != 0)
     }
 
+    @Test("under umask 000 the state directory is made 0700 and the registry and its -wal/-shm files 0600")
+    func privateModes() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let state = "\(dir)/state"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "umask 000 && exec \"$0\" mcs allocate --owner u --state-dir \"$1\" --categories c0.c15", svirtBinary, state]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        func mode(_ path: String) -> mode_t? {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_mode & 0o7777 : nil
+        }
+        #expect(mode(state) == 0o700)
+        #expect(mode("\(state)/registry.sqlite") == 0o600)
+        for side in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: "\(state)/registry.sqlite\(side)") {
+            #expect(mode("\(state)/registry.sqlite\(side)") == 0o600, "registry.sqlite\(side)")
+        }
+    }
+
     @Test("a malformed level is a usage error that names the input")
     func badLevel() throws {
         let dir = try makeTempDir()
