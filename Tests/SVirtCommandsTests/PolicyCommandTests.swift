@@ -151,4 +151,18 @@ struct PolicyCommandTests {
         #expect(status == 0)
         #expect(out.split(separator: "\n").map { $0.split(separator: "\t").first.map(String.init) ?? "" } == ["ALLOW", "TERULE"])
     }
+
+    @Test("explain reports a line cut short by a console (tclass=fi) as unknown to the policy, not allowed",
+          .enabled(if: FileManager.default.fileExists(atPath: "/etc/selinux/default/policy/policy.33"), "needs selinux-policy-default"))
+    func explainTruncated() throws {
+        let log = """
+            audit: type=1400 audit(1700000000.1:1): avc:  denied  { read } for  pid=1 comm="qemu" name="x" scontext=\(vm) tcontext=system_u:object_r:svirt_image_t:s0:c3,c4 tclass=fi
+            audit: type=1400 audit(1700000000.2:2): avc:  denied  { mount } for  pid=1 comm="qemu" scontext=\(vm) tcontext=system_u:object_r:fs_t:s0 tclass=filesyst
+
+            """
+        let (_, out, err) = try policyCLI(["explain", "--policy", "/etc/selinux/default/policy/policy.33", "-"], input: log)
+        #expect(!out.contains("ALLOW"), "\(out)\(err)")
+        #expect(out.contains("UNKNOWN: the class 'fi' is not defined in this policy"), "\(out)")
+        #expect(out.contains("UNKNOWN: the class 'filesyst' is not defined in this policy"), "\(out)")
+    }
 }
