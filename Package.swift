@@ -74,7 +74,8 @@ let package = Package(
         .testTarget(name: "SELinuxTests", dependencies: ["SELinux", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(name: "SELinuxPolicyTests", dependencies: ["SELinuxPolicy", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(name: "SVirtTests", dependencies: ["SVirt"], swiftSettings: strict),
-        .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt", "SVirtTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SVirtLinuxTests", dependencies: ["SVirtLinux", "SVirt", "SELinux", "CSVirt", "SVirtTestSupport",
+                                                      .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "SVirtCommandsTests", dependencies: ["SVirtCommands", "SELinux", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .testTarget(name: "SVirtXenTests", dependencies: ["SVirtXen", "SVirt", "SELinuxPolicy", "SELinux", "SVirtTestSupport"], swiftSettings: strict),
         .testTarget(

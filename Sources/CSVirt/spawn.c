@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -180,11 +181,17 @@ static void child(struct spawn_plan *plan) {
         targets[count] = rq->fds[i].target;
         count++;
     }
+    // The socket file gets mode 0600 whatever svirt's umask: bind() creates it with 0777 & ~umask, and a socket
+    // others can write would let another VM's process (the same QEMU user) connect to this monitor. The
+    // program keeps the umask it was given.
     for (size_t i = 0; i < rq->listener_count; i++) {
         int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0) report_and_exit(report, SVIRT_SPAWN_STEP_LISTENER, errno);
-        if (bind(s, (struct sockaddr *)&plan->addresses[i], sizeof(struct sockaddr_un)) != 0)
-            report_and_exit(report, SVIRT_SPAWN_STEP_LISTENER, errno);
+        mode_t saved = umask(0177);
+        int bound = bind(s, (struct sockaddr *)&plan->addresses[i], sizeof(struct sockaddr_un));
+        int e = errno;
+        umask(saved);
+        if (bound != 0) report_and_exit(report, SVIRT_SPAWN_STEP_LISTENER, e);
         if (listen(s, rq->listeners[i].backlog > 0 ? rq->listeners[i].backlog : 16) != 0)
             report_and_exit(report, SVIRT_SPAWN_STEP_LISTENER, errno);
         sources[count] = s;

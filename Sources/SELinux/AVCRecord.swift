@@ -48,11 +48,14 @@ public struct AVCRecord: Sendable, Hashable {
         var fields: [String: String] = [:]
         var i = rest.index(after: close)
         let s = rest
+        // Fields are separated by spaces; a tab or a line ending left on the line (a CR from a serial console)
+        // separates too, so it never becomes part of a value such as tclass.
+        func blank(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\r" || c == "\n" || c == "\r\n" }
         while i < s.endIndex {
-            while i < s.endIndex, s[i] == " " { i = s.index(after: i) }
+            while i < s.endIndex, blank(s[i]) { i = s.index(after: i) }
             guard i < s.endIndex else { break }
             let start = i
-            while i < s.endIndex, s[i] != "=", s[i] != " " { i = s.index(after: i) }
+            while i < s.endIndex, s[i] != "=", !blank(s[i]) { i = s.index(after: i) }
             guard i < s.endIndex, s[i] == "=" else { continue }
             let key = String(s[start..<i])
             i = s.index(after: i)
@@ -65,7 +68,7 @@ public struct AVCRecord: Sendable, Hashable {
                 if i < s.endIndex { i = s.index(after: i) }
             } else {
                 let vs = i
-                while i < s.endIndex, s[i] != " " { i = s.index(after: i) }
+                while i < s.endIndex, !blank(s[i]) { i = s.index(after: i) }
                 value = String(s[vs..<i])
             }
             fields[key] = value

@@ -48,7 +48,7 @@ public struct SELinuxConfigFile: Sendable, Hashable {
     /// naming the file and the line.
     public static func parse(_ text: String, path: String) throws -> SELinuxConfigFile {
         var out = SELinuxConfigFile()
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in text.textLines().enumerated() {
             let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let eq = line.firstIndex(of: "=") else { continue }
@@ -126,7 +126,7 @@ public struct ContextsConfiguration: Sendable, Hashable {
     /// Returns the contexts with their line numbers. At least one is required.
     public static func parseContextsFile(_ text: String, path: String) throws -> [(SecurityContext, Int)] {
         var out: [(SecurityContext, Int)] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in text.textLines().enumerated() {
             let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             do {

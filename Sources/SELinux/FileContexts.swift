@@ -327,12 +327,14 @@ struct FileContextsParser {
             var start = 0
             var number = 0
             while start < text.count {
-                // A NUL ends the line's text, as it ends a C string; the line itself ends at the newline.
+                // A NUL ends the line's text, as it ends a C string; the line itself ends at the newline, a CRLF
+                // or a lone CR (libselinux reads a CR as a space, so CRLF files match it exactly).
                 var end = FileContextsParser.lineEnd(text, from: start)
                 let stop = end
                 if end < text.count, text[end] == 0 {
-                    while end < text.count, text[end] != 0x0A { end += 1 }
+                    while end < text.count, text[end] != 0x0A, text[end] != 0x0D { end += 1 }
                 }
+                if end + 1 < text.count, text[end] == 0x0D, text[end + 1] == 0x0A { end += 1 }
                 number += 1
                 let line = UnsafeBufferPointer(rebasing: text[start..<stop])
                 do {
@@ -345,18 +347,19 @@ struct FileContextsParser {
         }
     }
 
-    /// The index of the first newline or NUL at or after `start` (or the end), eight bytes at a time.
+    /// The index of the first newline, carriage return or NUL at or after `start` (or the end), eight bytes at a
+    /// time.
     static func lineEnd(_ text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         let raw = UnsafeRawBufferPointer(text)
         var k = start
         while k + 8 <= text.count {
             let w = raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)
-            let n = w ^ (ones &* 0x0A)
-            if ((w &- ones) & ~w & highs) | ((n &- ones) & ~n & highs) != 0 { break }
+            let n = w ^ (ones &* 0x0A), r = w ^ (ones &* 0x0D)
+            if ((w &- ones) & ~w & highs) | ((n &- ones) & ~n & highs) | ((r &- ones) & ~r & highs) != 0 { break }
             k += 8
         }
-        while k < text.count, text[k] != 0x0A, text[k] != 0 { k += 1 }
+        while k < text.count, text[k] != 0x0A, text[k] != 0x0D, text[k] != 0 { k += 1 }
         return k
     }
 

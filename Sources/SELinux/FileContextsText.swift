@@ -3,7 +3,7 @@
 enum FileContextsText {
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
 
-    /// The lines of `text` as array slices, without their `\n`.
+    /// The lines of `text` as array slices, without their `\n`, `\r\n` or lone `\r`.
     static func lines(_ text: some Collection<UInt8>) -> [ArraySlice<UInt8>] {
         let bytes = Array(text)
         var out: [ArraySlice<UInt8>] = []
@@ -11,8 +11,9 @@ enum FileContextsText {
         bytes.withUnsafeBufferPointer { p in
             var k = 0
             while k < p.count {
-                if p[k] == 0x0A {
+                if p[k] == 0x0A || p[k] == 0x0D {
                     out.append(bytes[start..<k])
+                    if p[k] == 0x0D, k + 1 < p.count, p[k + 1] == 0x0A { k += 1 }
                     start = k + 1
                 }
                 k += 1

@@ -9,8 +9,9 @@ public struct DenialExplanation: Sendable, Hashable, Codable {
     public var tclass: String
     /// The object's path or name, when the record gives one.
     public var object: String?
-    /// audit2why's result (`BOOLEAN`, `TERULE`, `CONSTRAINT`, ...), `ALLOW` when the policy allows it now, or
-    /// `INVALID` when the contexts are not valid in the policy.
+    /// audit2why's result (`BOOLEAN`, `TERULE`, `CONSTRAINT`, ...), `ALLOW` when the policy allows it now,
+    /// `INVALID` when the contexts are not valid in the policy, or `UNKNOWN` when the policy has no such class or
+    /// permission (a record cut short by a console, or logged under another policy).
     public var result: String
     public var reason: String
     /// `setsebool -P NAME on`, `chcon -t TYPE FILE`, the missing rule, the constraint text.
@@ -49,6 +50,16 @@ extension PolicyDatabase {
         } catch {
             e.result = "INVALID"
             e.reason = "\(error)"
+            return e
+        }
+        // A class or permission the policy does not define is reported as such, never decided through
+        // handle_unknown: a record cut short by a serial console (`tclass=fi`) would otherwise read as allowed.
+        if let unknown = unknownNames(tclass: r.tclass, permissions: r.permissions) {
+            e.result = "UNKNOWN"
+            e.reason = unknown
+            e.fixes = ["read the whole record from the audit log (ausearch -m AVC -i) or the kernel log (dmesg); a record "
+                       + "cut short by a console names a class or permission that is only the start of the real one, "
+                       + "or explain it with the policy that logged it (--policy)"]
             return e
         }
         let c = check(source: s, target: t, class: r.tclass, permissions: r.permissions)
@@ -92,6 +103,22 @@ extension PolicyDatabase {
             }
         }
         return e
+    }
+
+    /// Why a denial's class or permissions are unknown to this policy, naming them, or nil when the policy
+    /// defines them all.
+    func unknownNames(tclass: String, permissions: [String]) -> String? {
+        guard let c = storage.classByName[tclass], Int(c) >= 1, Int(c) <= storage.permissionByName.count else {
+            let known = storage.classByName.keys.filter { $0.hasPrefix(tclass) && $0 != tclass }.sorted()
+            return "the class '\(tclass)' is not defined in this policy, so it cannot be decided"
+                + (known.isEmpty ? "" : " (it is the start of \(known.prefix(5).map { "'\($0)'" }.joined(separator: ", ")): "
+                                      + "the record may have been cut short)")
+        }
+        let table = storage.permissionByName[Int(c) - 1]
+        let missing = permissions.filter { table[$0] == nil }
+        guard !missing.isEmpty else { return nil }
+        return "the class '\(tclass)' has no permission \(missing.map { "'\($0)'" }.joined(separator: ", ")) in this policy, "
+            + "so it cannot be decided"
     }
 
     /// A type for the object that would allow the whole request, preferring the sVirt image types.

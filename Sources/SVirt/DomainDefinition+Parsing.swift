@@ -113,6 +113,12 @@ struct DomainXMLReader {
             let shown = bad == "/" ? "'/'" : "control character 0x\(String(bad.value, radix: 16))"
             throw SVirtError(.invalidDomain, "name: '\(name)' contains \(shown); a domain name may not contain '/' or control characters")
         }
+        // The name becomes a path component (`/run/svirt/NAME`, the runtime directory, the monitor socket):
+        // "." and ".." would name the directory itself or its parent.
+        if name == "." || name == ".." {
+            throw SVirtError(.invalidDomain, "name: '\(name)' is not a domain name: it would name the runtime "
+                             + "directory itself or its parent; choose a name with at least one other character, such as 'vm1'")
+        }
     }
 
     static func checkPath(_ path: String, _ element: String) throws {

@@ -93,6 +93,25 @@ public struct MCSAllocator: Sendable {
         }
     }
 
+    /// Throws unless reserving `level` leaves the pool usable. A level that dominates every pair of the pool
+    /// (its sensitivity at least the pool's and every pool category: `s0:c0.c1023` with the pool `s0:c0.c1023`)
+    /// conflicts with every pair, so while it is held no other VM could get a level. With `force` it is
+    /// accepted and the returned warning says what was overridden; `what` names the input (`the static label
+    /// of 'vm1' (...)`, `'s0:c0.c1023'`) and `flag` the option that overrides.
+    public static func checkLeavesPoolUsable(_ level: SecurityLevel, pool: CategoryPool, what: String,
+                                             force: Bool, flag: String = "--force") throws -> String? {
+        guard level.sensitivity >= pool.sensitivity, level.categories.isSuperset(of: pool.categorySet) else { return nil }
+        let reason = "\(level) dominates every pair of the pool \(pool), so no other VM could start"
+        if force {
+            return "\(flag): reserving \(what) although \(reason) while it is held; release it (stop the VM, or "
+                + "'svirt mcs release \(level)') to let other VMs start"
+        }
+        throw SVirtError(.levelConflict,
+                         "cannot reserve \(what): \(reason) while it is held; give it a level with two categories of the "
+                         + "pool, such as s\(pool.sensitivity):c\(pool.categories[0]),c\(pool.categories[1]) (or a dynamic "
+                         + "label), or pass \(flag) to reserve it anyway")
+    }
+
     /// Records a reservation read back from a store, without checking conflicts (the store checked them when
     /// it was made). Used by registries to rebuild state.
     public mutating func restore(_ reservation: Reservation) {

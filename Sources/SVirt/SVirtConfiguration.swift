@@ -60,7 +60,7 @@ public struct SVirtConfiguration: Sendable, Hashable {
 
     public static func parse(_ text: String, path: String) throws -> SVirtConfiguration {
         var out = SVirtConfiguration()
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in text.textLines().enumerated() {
             var line = Substring(raw)
             if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
             let trimmed = String(line).trimmingCharacters(in: " \t\r")

@@ -110,7 +110,8 @@ public struct SecurityDriver: Sendable {
     ///
     /// - `level`: a dynamic label takes this level instead of a fresh one (it is reserved like any other).
     /// - `process`: the running process the reservation is tied to, if there is one yet.
-    /// - `force`: relabel host system paths and device nodes the XML does not hand over.
+    /// - `force`: relabel host system paths and device nodes the XML does not hand over, and reserve a static
+    ///   (or live) level that dominates every pair of the pool (a warning says so).
     public func labelAll(for domain: DomainDefinition, level: SecurityLevel? = nil, runtime: RuntimeResources = RuntimeResources(),
                          process: ProcessIdentity? = nil, force: Bool = false, protectedDirectories: [String] = []) async throws -> Labelled {
         let prepared = try await prepareLabels(for: domain, level: level, runtime: runtime, process: process, force: force,
@@ -151,16 +152,26 @@ public struct SecurityDriver: Sendable {
                              + "give them back first with 'svirt label restore' (or stop the VM)")
         }
         var result: LabelGenerator.Result
+        // A level given by the XML or the caller (not drawn from the pool) must leave the pool usable.
+        func checkGiven(_ label: SecurityLabel) throws -> [String] {
+            guard let l = label.reservableLevel else { return [] }
+            let what = "the \(label.type == .dynamic ? "level" : "\(label.type) label") of '\(domain.name)' "
+                + "(\(label.process.map(\.description) ?? "\(l)"))"
+            return try MCSAllocator.checkLeavesPoolUsable(l, pool: generator.pool, what: what, force: force).map { [$0] } ?? []
+        }
         if domain.mode == .live {
             result = LabelGenerator.Result(label: try generator.liveLabel(of: domain), warnings: [])
+            result.warnings += try checkGiven(result.label)
             result.label = try await generator.reserveLabel(result.label, for: domain, registry: registry, process: process)
         } else if let level, domain.selinuxSeclabel.type == .dynamic {
             result = try generator.generateLabel(for: domain, level: level)
             result.label.reservedLevel = nil
+            result.warnings += try checkGiven(result.label)
             result.label = try await generator.reserveLabel(result.label, for: domain, registry: registry, process: process)
         } else {
             result = try await generator.generateLabel(for: domain, registry: registry)
             if result.label.type == .static {
+                result.warnings += try checkGiven(result.label)
                 result.label = try await generator.reserveLabel(result.label, for: domain, registry: registry, process: process)
             }
         }

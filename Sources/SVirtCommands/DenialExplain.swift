@@ -54,7 +54,7 @@ struct DenialExplain: AsyncParsableCommand {
         }
         var out: [Explanation] = []
         var unreadable = 0
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, line) in text.textLines().enumerated() {
             let record: AVCRecord
             do {
                 guard let r = try AVCRecord.parse(String(line)), r.denied else { continue }

@@ -26,7 +26,7 @@ struct DomainStart: AsyncParsableCommand {
     @Flag(help: "Start without SELinux or Landlock confinement (needed where neither is available).")
     var unconfined = false
 
-    @Flag(help: "Also relabel host system paths and device nodes the XML does not hand to the guest.")
+    @Flag(help: "Also relabel host system paths and device nodes the XML does not hand to the guest, and reserve a static label whose level dominates every pair of the category pool.")
     var force = false
 
     @Flag(help: "Start with the virtual CPUs paused (QEMU -S).")

@@ -16,7 +16,7 @@ struct LabelApplyCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The level a dynamic label takes (default: a fresh one).", valueName: "LEVEL"))
     var level: String?
 
-    @Flag(help: "Also relabel host system paths and device nodes the XML does not hand to the guest.")
+    @Flag(help: "Also relabel host system paths and device nodes the XML does not hand to the guest, and reserve a static label whose level dominates every pair of the category pool.")
     var force = false
 
     @Flag(help: "Print JSON.") var json = false

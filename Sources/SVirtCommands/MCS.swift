@@ -192,6 +192,8 @@ struct MCSReserve: AsyncParsableCommand {
     @Argument(help: "The level, e.g. s0:c1,c2.") var level: String
     @Option(help: "Who holds the reservation.") var owner: String
     @Option(help: "Tie the reservation to a running process.") var pid: Int32?
+    @Flag(help: "Reserve a level that dominates every pair of the category pool (no other VM could start while it is held).")
+    var force = false
 
     func validate() throws { _ = try parseArgument(level) { try SecurityLevel(parsing: $0) } }
 
@@ -202,6 +204,9 @@ struct MCSReserve: AsyncParsableCommand {
             if let pid {
                 guard let p = env.proc.identity(of: pid) else { throw ValidationError("no process with pid \(pid)") }
                 process = p
+            }
+            if let warning = try MCSAllocator.checkLeavesPoolUsable(l, pool: try options.pool(env), what: "'\(l)'", force: force) {
+                printError("warning: \(warning)")
             }
             try await opened.levels.reserveLevel(l, owner: owner, kind: process == nil ? .admin : .process, process: process)
         }

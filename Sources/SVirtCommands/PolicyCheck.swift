@@ -57,7 +57,7 @@ struct PolicyCheck: AsyncParsableCommand {
         var contexts: [String: PolicyContext] = [:]
         var failures = 0
         var out = ""
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, raw) in text.textLines().enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)

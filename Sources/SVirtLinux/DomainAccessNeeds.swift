@@ -107,7 +107,7 @@ public struct DomainAccessNeeds {
     static func mounts() -> [(point: String, type: String)] {
         guard let text = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return [] }
         var out: [(String, String)] = []
-        for line in text.split(separator: "\n") {
+        for line in text.nonEmptyTextLines() {
             let f = line.split(separator: " ")
             guard f.count >= 3 else { continue }
             out.append((String(f[1]).replacingOccurrences(of: "\\040", with: " "), String(f[2])))

@@ -1,6 +1,7 @@
 import CSVirt
 import Foundation
 import Glibc
+import SELinux
 import SVirt
 
 /// What the running kernel offers svirt: SELinux (from selinuxfs, never from `/etc/selinux/config`),
@@ -30,7 +31,7 @@ public struct HostProbe: Sendable {
     /// The selinuxfs mount point, from the mount table.
     public func selinuxfsMount() -> String? {
         guard let text = try? String(contentsOfFile: "\(procRoot)/self/mounts", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") {
+        for line in text.nonEmptyTextLines() {
             let f = line.split(separator: " ")
             if f.count >= 3, f[2] == "selinuxfs" { return String(f[1]) }
         }

@@ -53,7 +53,7 @@ public enum LandlockDenialLog {
     /// last word starting with `/`.
     public static func permissionDenials(in text: String) -> [(path: String?, line: String)] {
         var out: [(String?, String)] = []
-        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        for raw in text.nonEmptyTextLines() {
             let line = String(raw)
             guard let r = line.range(of: "Permission denied") else { continue }
             let head = line[..<r.lowerBound]

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SELinux
 import SVirt
 
 /// Reads what svirt needs from `/proc`. `root` lets tests point it at a fake tree.
@@ -51,7 +52,7 @@ public struct ProcFS: Sendable {
     /// records of original labels.
     public func bootTime() -> Int? {
         guard let text = try? String(contentsOfFile: "\(root)/stat", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
+        for line in text.nonEmptyTextLines() where line.hasPrefix("btime ") {
             return Int(line.dropFirst("btime ".count).trimmingCharacters(in: .whitespaces))
         }
         return nil

@@ -29,6 +29,13 @@ public final class SQLiteRegistry: LevelRegistry {
         config.label = "svirt-registry"
         let lock = try FileLock(path: "\(state.path)/registry.lock")
         defer { lock.unlock() }
+        // An existing file must be an svirt registry: an empty or foreign file is refused, never given a fresh
+        // schema (that would silently lose every definition). A missing one is created whole.
+        if try Self.inspectExisting(state.registryPath) {
+            try Self.checkIsRegistry(state.registryPath)
+        } else {
+            try Self.createNew(state.registryPath)
+        }
         do {
             db = try DatabaseQueue(path: state.registryPath, configuration: config)
             try Self.migrator.migrate(db)

@@ -34,7 +34,9 @@ public struct StateDirectory: Sendable {
     public var registryPath: String { "\(path)/registry.sqlite" }
     public var configurationPath: String { "\(path)/svirt.conf" }
 
-    /// Creates the directory (mode 0700) if needed.
+    /// Creates the directory if needed, and makes it private whatever the umask: mode 0700, owned by svirt's user.
+    /// An existing directory of ours with group or other permission bits is made 0700; one owned by another user
+    /// that others may use is refused, with the reason.
     public func create() throws {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
@@ -42,6 +44,35 @@ public struct StateDirectory: Sendable {
         } catch {
             throw SVirtError(.registry, "cannot create the state directory \(path): \(error.localizedDescription); "
                              + "choose another with --state-dir", cause: SendableBox(String(describing: error)))
+        }
+        try makePrivate()
+    }
+
+    /// Makes the directory mode 0700 when svirt's user owns it, refuses it when another user owns it and others may
+    /// use it. The corresponding C functions are `fstat` and `fchmod`, on the opened directory.
+    func makePrivate() throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw SVirtError(.registry, "cannot open the state directory \(path): \(String(cString: strerror(errno))); "
+                             + "choose another with --state-dir")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw SVirtError(.registry, "cannot stat the state directory \(path): \(String(cString: strerror(errno)))")
+        }
+        let mode = st.st_mode & 0o7777
+        guard mode & 0o777 != 0o700 else { return }
+        guard st.st_uid == geteuid() else {
+            guard mode & 0o077 != 0 else { return }
+            throw SVirtError(.registry, "the state directory \(path) is mode \(String(mode, radix: 8)) and owned by uid "
+                             + "\(st.st_uid), not by svirt's user (uid \(geteuid())), so other users could read or replace "
+                             + "the registry in it; run 'chown \(geteuid()) \(path) && chmod 0700 \(path)', or choose another "
+                             + "with --state-dir")
+        }
+        guard fchmod(fd, 0o700) == 0 else {
+            throw SVirtError(.registry, "cannot make the state directory \(path) mode 0700: \(String(cString: strerror(errno))); "
+                             + "run 'chmod 0700 \(path)', or choose another with --state-dir")
         }
     }
 

@@ -140,7 +140,7 @@ public struct VMDenials {
                                     + "so no AVC record can be told to be its own")
             }
             var unreadable: [String] = []
-            for (n, line) in auditText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (n, line) in auditText.textLines().enumerated() {
                 let parsed: AVCRecord?
                 do { parsed = try AVCRecord.parse(String(line)) } catch {
                     unreadable.append("line \(n + 1): \((error as? SELinuxError)?.message ?? "\(error)")")

@@ -233,16 +233,18 @@ private struct Parser {
     }
 
     mutating func lex() throws -> Token {
-        while at < bytes.count, bytes[at] == 32 || bytes[at] == 9 || bytes[at] == 13 { at += 1 }
+        while at < bytes.count, bytes[at] == 32 || bytes[at] == 9 { at += 1 }
         guard at < bytes.count else { return Token(kind: .end, line: line, start: at, end: at) }
         let start = at, c = bytes[at]
         switch c {
-        case 10:
+        case 10, 13:
+            // A line ends with LF, CRLF or a lone CR.
             at += 1
+            if c == 13, at < bytes.count, bytes[at] == 10 { at += 1 }
             line += 1
             return Token(kind: .newline, line: line - 1, start: start, end: at)
         case 35: // '#': a comment runs to the end of the line
-            while at < bytes.count, bytes[at] != 10 { at += 1 }
+            while at < bytes.count, bytes[at] != 10, bytes[at] != 13 { at += 1 }
             return try lex()
         case 61:
             at += 1
@@ -276,7 +278,7 @@ private struct Parser {
                              start: start, end: at)
             }
             var end = at
-            while end < bytes.count, bytes[end] != 32, bytes[end] != 9, bytes[end] != 10 { end += 1 }
+            while end < bytes.count, bytes[end] != 32, bytes[end] != 9, bytes[end] != 10, bytes[end] != 13 { end += 1 }
             let word = String(decoding: bytes[start..<min(end, start + 40)], as: UTF8.self)
             let python = [UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("),
                           UInt8(ascii: ")"), UInt8(ascii: ":")].contains(c)
@@ -291,14 +293,14 @@ private struct Parser {
         at += 1
         var out: [UInt8] = []
         while true {
-            guard at < bytes.count, bytes[at] != 10 else {
+            guard at < bytes.count, bytes[at] != 10, bytes[at] != 13 else {
                 throw fail(startLine, "unterminated string: close it with \(quote == 34 ? "\"" : "'") on the same line")
             }
             let c = bytes[at]
             at += 1
             if c == quote { break }
             guard c == 92 else { out.append(c); continue }
-            guard at < bytes.count, bytes[at] != 10 else {
+            guard at < bytes.count, bytes[at] != 10, bytes[at] != 13 else {
                 throw fail(startLine, "unterminated string: a backslash ends the line")
             }
             let e = bytes[at]

@@ -155,4 +155,31 @@ struct PolicyDecisionTests {
         #expect(cache.context(for: sid)?.context.type == "user_t")
         #expect(cache.context(for: SecurityID(rawValue: 999)) == nil)
     }
+
+    @Test("a denial cut short (tclass=fi, a partial permission) is UNKNOWN to the policy, naming it, not allowed through handle_unknown")
+    func truncatedDenial() throws {
+        let p = try loadPolicy("\(fixtureDirectory)/tiny.33")
+        #expect(p.handleUnknown == .allow)
+        func explain(_ tail: String) throws -> DenialExplanation {
+            let line = "type=AVC msg=audit(1.2:3): avc:  denied  { read } for  pid=7 comm=\"qemu\" name=\"d\" "
+                + "scontext=sys_u:sys_r:other_t tcontext=sys_u:object_r:data_t \(tail)"
+            let r = try #require(try AVCRecord.parse(line))
+            return p.explain(denial: r)
+        }
+        let cut = try explain("tclass=fi")
+        #expect(cut.result == "UNKNOWN")
+        #expect(cut.reason.contains("the class 'fi' is not defined in this policy"), "\(cut.reason)")
+        #expect(cut.reason.contains("'file'") && cut.reason.contains("cut short"))
+        #expect(cut.fixes.first?.contains("ausearch") == true)
+        let other = try explain("tclass=filesyst")
+        #expect(other.result == "UNKNOWN" && other.reason.contains("'filesyst'"))
+        // A permission the class does not have is named too.
+        let line = "type=AVC msg=audit(1.2:3): avc:  denied  { rea } for  pid=7 comm=\"qemu\" "
+            + "scontext=sys_u:sys_r:other_t tcontext=sys_u:object_r:data_t tclass=file permissive=0"
+        let perm = p.explain(denial: try #require(try AVCRecord.parse(line)))
+        #expect(perm.result == "UNKNOWN")
+        #expect(perm.reason.contains("the class 'file' has no permission 'rea'"), "\(perm.reason)")
+        // The whole record is decided as before.
+        #expect(try explain("tclass=file permissive=0").result == "ALLOW")
+    }
 }

@@ -69,6 +69,45 @@ import Testing
         #expect(try svirt(["mcs", "list", "--json"] + s).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
     }
 
+    @Test("reserve refuses a level that dominates the whole pool unless --force, which says what it overrides")
+    func reserveWholePool() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = ["--state-dir", dir, "--categories", "c0.c1023"]
+        let r = try svirt(["mcs", "reserve", "s0:c0.c1023", "--owner", "greedy"] + s)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("cannot reserve 's0:c0.c1023': s0:c0.c1023 dominates every pair of the pool s0:c0.c1023, "
+                                  + "so no other VM could start"), "\(r.stderr)")
+        #expect(r.stderr.contains("--force"))
+        #expect(try svirt(["mcs", "list", "--json"] + s).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
+        let forced = try svirt(["mcs", "reserve", "s0:c0.c1023", "--owner", "greedy", "--force"] + s)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stderr.contains("warning: --force: reserving 's0:c0.c1023' although"))
+        #expect(try svirt(["mcs", "allocate", "--owner", "late"] + s).status != 0)
+    }
+
+    @Test("under umask 000 the state directory is made 0700 and the registry and its -wal/-shm files 0600")
+    func privateModes() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let state = "\(dir)/state"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "umask 000 && exec \"$0\" mcs allocate --owner u --state-dir \"$1\" --categories c0.c15", svirtBinary, state]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        func mode(_ path: String) -> mode_t? {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_mode & 0o7777 : nil
+        }
+        #expect(mode(state) == 0o700)
+        #expect(mode("\(state)/registry.sqlite") == 0o600)
+        for side in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: "\(state)/registry.sqlite\(side)") {
+            #expect(mode("\(state)/registry.sqlite\(side)") == 0o600, "registry.sqlite\(side)")
+        }
+    }
+
     @Test("a malformed level is a usage error that names the input")
     func badLevel() throws {
         let dir = try makeTempDir()

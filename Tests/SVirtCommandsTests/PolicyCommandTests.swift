@@ -126,4 +126,43 @@ struct PolicyCommandTests {
         #expect(out.contains("the MCS categories differ: this process may not touch another VM's files"))
         #expect(out.components(separatedBy: "line ").count - 1 == 3)
     }
+
+    @Test("explain reads a serial console's CRLF (and CR) lines as separate denials, not one chimeric record")
+    func explainCRLF() throws {
+        let denials = (0..<47).map { i in
+            "[  \(100 + i).5] audit: type=1400 audit(1700000000.\(i):\(i)): avc:  denied  { read } for  pid=\(i) comm=\"qemu\" "
+                + "name=\"d\\(i).img\" scontext=\(vm) tcontext=system_u:object_r:svirt_image_t:s0:c3,c4 tclass=file permissive=0"
+        }
+        for ending in ["\r\n", "\r"] {
+            let (status, out, err) = try policyCLI(["explain", "--policy", builtIn, "--json", "-"],
+                                                   input: denials.joined(separator: ending) + ending)
+            #expect(status == 0, "\(err)")
+            let rows = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]]
+            #expect(rows?.count == 47)
+            #expect(rows?.compactMap { $0["line"] as? Int } == Array(1...47))
+            #expect(rows?.allSatisfy { ($0["tclass"] as? String) == "file" && ($0["result"] as? String) == "CONSTRAINT" } == true)
+        }
+    }
+
+    @Test("policy check --batch reads CRLF lines")
+    func batchCRLF() throws {
+        let queries = "\(vm) system_u:object_r:svirt_image_t:s0:c1,c2 file read write\r\n# c\r\n\(vm) system_u:object_r:virt_image_t:s0 file read\r\n"
+        let (status, out, _) = try policyCLI(["policy", "check", "--policy", builtIn, "--batch", "-"], input: queries)
+        #expect(status == 0)
+        #expect(out.split(separator: "\n").map { $0.split(separator: "\t").first.map(String.init) ?? "" } == ["ALLOW", "TERULE"])
+    }
+
+    @Test("explain reports a line cut short by a console (tclass=fi) as unknown to the policy, not allowed",
+          .enabled(if: FileManager.default.fileExists(atPath: "/etc/selinux/default/policy/policy.33"), "needs selinux-policy-default"))
+    func explainTruncated() throws {
+        let log = """
+            audit: type=1400 audit(1700000000.1:1): avc:  denied  { read } for  pid=1 comm="qemu" name="x" scontext=\(vm) tcontext=system_u:object_r:svirt_image_t:s0:c3,c4 tclass=fi
+            audit: type=1400 audit(1700000000.2:2): avc:  denied  { mount } for  pid=1 comm="qemu" scontext=\(vm) tcontext=system_u:object_r:fs_t:s0 tclass=filesyst
+
+            """
+        let (_, out, err) = try policyCLI(["explain", "--policy", "/etc/selinux/default/policy/policy.33", "-"], input: log)
+        #expect(!out.contains("ALLOW"), "\(out)\(err)")
+        #expect(out.contains("UNKNOWN: the class 'fi' is not defined in this policy"), "\(out)")
+        #expect(out.contains("UNKNOWN: the class 'filesyst' is not defined in this policy"), "\(out)")
+    }
 }

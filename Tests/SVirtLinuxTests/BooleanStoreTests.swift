@@ -148,6 +148,15 @@ struct BooleanStoreTests {
         #expect(VirtBooleans.effects(of: "virt_use_samba", in: policy, needs: [need]).isEmpty)
     }
 
+    @Test("QEMU's 'Permission denied' lines with CRLF endings give one path each")
+    func landlockParsingCRLF() {
+        let text = "Could not open '/var/lib/x/vm2.img': Permission denied\r\nwarning: x\r\n"
+            + "failed to open /dev/vfio/12: Permission denied\r\n"
+        let found = LandlockDenialLog.permissionDenials(in: text)
+        #expect(found.map(\.path) == ["/var/lib/x/vm2.img", "/dev/vfio/12"])
+        #expect(found.map(\.line) == ["Could not open '/var/lib/x/vm2.img': Permission denied", "failed to open /dev/vfio/12: Permission denied"])
+    }
+
     @Test("QEMU's 'Permission denied' lines give their paths, and the governing Landlock rule is named")
     func landlockParsing() throws {
         let text = """

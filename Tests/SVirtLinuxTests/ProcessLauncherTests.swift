@@ -135,6 +135,26 @@ import Testing
         close(fd)
     }
 
+    @Test("the listening socket is mode 0600 under umask 000, and the program keeps the umask it was given")
+    func listeningSocketMode() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var d = LaunchDescription(executable: "/bin/sleep", arguments: ["30"])
+        d.listeningSockets = [.init(path: dir.file("qmp.sock"), descriptor: 3)]
+        // umask is per process; it is 000 only while the child is forked.
+        let saved = umask(0)
+        let spawned = Result { try ProcessLauncher.spawn(d) }
+        umask(saved)
+        let pid = try spawned.get()
+        defer { killAndReap(pid) }
+        var st = stat()
+        #expect(lstat(dir.file("qmp.sock"), &st) == 0)
+        #expect(st.st_mode & S_IFMT == S_IFSOCK)
+        #expect(st.st_mode & 0o7777 == 0o600, "mode \(String(st.st_mode & 0o7777, radix: 8))")
+        let status = readText("/proc/\(pid)/status")
+        #expect(status.split(whereSeparator: \.isNewline).contains("Umask:\t0000"))
+    }
+
     @Test("a listening socket on a taken path fails at the listener step with EADDRINUSE")
     func listenerInUse() throws {
         let dir = try TemporaryDirectory()

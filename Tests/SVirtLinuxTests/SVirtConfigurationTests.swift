@@ -19,6 +19,25 @@ import Testing
         #expect(c.managerContext?.type == "virtd_t")
     }
 
+    @Test("svirt.conf with CRLF or CR line endings reads as with LF, and errors name the same line")
+    func crlf() throws {
+        for ending in ["\r\n", "\r"] {
+            let c = try SVirtConfiguration.parse(["# svirt settings", "categories = c0.c511", "user = qemu   # the QEMU user",
+                                                  "cooldown_seconds = 60", ""].joined(separator: ending), path: "/x/svirt.conf")
+            #expect(c.categories?.description == "s0:c0.c511")
+            #expect(c.user == "qemu")
+            #expect(c.coolDownSeconds == 60)
+            #expect(throws: SVirtError.self) {
+                try SVirtConfiguration.parse(["user = qemu", "", "colours = red"].joined(separator: ending), path: "/x/svirt.conf")
+            }
+            do {
+                _ = try SVirtConfiguration.parse(["user = qemu", "", "colours = red"].joined(separator: ending), path: "/x/svirt.conf")
+            } catch let e as SVirtError {
+                #expect(e.message.hasPrefix("/x/svirt.conf:3: unknown key 'colours'"), "\(e.message)")
+            }
+        }
+    }
+
     @Test("unknown keys, bad numbers and bad levels are errors with the file and line",
           arguments: [("colours = red", ":1: unknown key 'colours'"),
                       ("\ncooldown_seconds = soon", ":2: cooldown_seconds must be"),

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SVirt
 
@@ -206,6 +207,22 @@ import Testing
         #expect(Fixtures.error("<domain type='kvm'><name>m</name><memory unit='parsec'>1</memory></domain>")?
             .hasPrefix("memory: unit='parsec' is not a unit") == true)
         #expect(Fixtures.error("<domain type='kvm'><name>m</name></domain>")?.hasPrefix("domain: <memory> is missing") == true)
+    }
+
+    @Test("the names '.' and '..' are refused, as are '/' and NUL, naming the input and the fix")
+    func dotNames() {
+        for name in [".", "..", " .. "] {
+            let m = Fixtures.error(Fixtures.domain(name: name))
+            let shown = name.trimmingCharacters(in: .whitespaces)
+            #expect(m?.hasPrefix("name: '\(shown)' is not a domain name") == true, "\(name) gave \(m ?? "no error")")
+            #expect(m?.contains("choose a name") == true)
+        }
+        #expect(Fixtures.error(Fixtures.domain(name: "a/..")) != nil)
+        #expect(Fixtures.error(Fixtures.domain(name: "a&#0;b")) != nil)
+        #expect(Fixtures.error(Fixtures.domain(name: "a&#x1;b")) != nil)
+        // Dots with anything else are ordinary names.
+        #expect(Fixtures.error(Fixtures.domain(name: "...")) == nil)
+        #expect(Fixtures.error(Fixtures.domain(name: ".vm")) == nil)
     }
 
     @Test("errors name the element and the problem")

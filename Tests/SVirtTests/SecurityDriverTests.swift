@@ -65,6 +65,36 @@ import Testing
         #expect(store.log.isEmpty)
     }
 
+    @Test("a static label whose level dominates the whole pool is refused without --force, and forced with a warning")
+    func staticDominatingPool() async throws {
+        let store = InMemoryFileLabelStore(), registry = InMemoryLevelRegistry()
+        store.add("/img/s.img", label: "system_u:object_r:virt_image_t:s0")
+        store.add("/img/o.img", label: "system_u:object_r:virt_image_t:s0")
+        let d = try driver(store, registry)
+        let s = try domain("s", "/img/s.img", seclabel: "<seclabel type='static' model='selinux'>"
+                           + "<label>system_u:system_r:svirt_t:s0:c0.c1023</label></seclabel>")
+        await #expect { _ = try await d.labelAll(for: s) } throws: { e in
+            guard let m = (e as? SVirtError)?.message else { return false }
+            return m.contains("the static label of 's' (system_u:system_r:svirt_t:s0:c0.c1023)")
+                && m.contains("dominates every pair of the pool s0:c0.c1023, so no other VM could start")
+                && m.contains("pass --force")
+        }
+        #expect(try await registry.reservations().isEmpty)
+        #expect(store.log.isEmpty)
+
+        let forced = try await d.labelAll(for: s, force: true)
+        #expect(forced.warnings.contains { $0.hasPrefix("--force: reserving the static label of 's'") && $0.contains("no other VM could start") })
+        #expect(try await registry.reservations().map(\.owner) == ["s"])
+        // ... and it does block every other VM, which is why it needs --force.
+        await #expect(throws: SVirtError.self) { _ = try await d.labelAll(for: try domain("o", "/img/o.img")) }
+
+        // A static level that leaves one pool category out is an ordinary reservation.
+        _ = try await d.restoreAll(for: s)
+        let most = try domain("m", "/img/s.img", seclabel: "<seclabel type='static' model='selinux'>"
+                              + "<label>system_u:system_r:svirt_t:s0:c0.c1022</label></seclabel>")
+        #expect(try await d.labelAll(for: most).warnings.allSatisfy { !$0.contains("--force") })
+    }
+
     @Test("restoring a dynamic domain whose level is gone restores recorded paths and leaves the rest")
     func restoreWithoutLevel() async throws {
         let store = InMemoryFileLabelStore(), registry = InMemoryLevelRegistry()

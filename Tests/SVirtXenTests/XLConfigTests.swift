@@ -24,6 +24,20 @@ struct XLConfigTests {
         #expect(try c.string("absent") == nil)
     }
 
+    @Test("CRLF and lone CR line endings read as LF, with the same line numbers")
+    func lineEndings() throws {
+        for ending in ["\r\n", "\r"] {
+            let text = ["# a comment", "name = \"guest1\"   # trailing", "disk = [", "  'vdev=xvda, target=/a.img',", "]",
+                        "memory = 1024", ""].joined(separator: ending)
+            let c = try XLConfig(parsing: text, source: "g.cfg")
+            #expect(try c.string("name") == "guest1")
+            #expect(try c.list("disk")?.count == 1)
+            #expect(try c.integer("memory") == 1024)
+            #expect(c.setting("memory")?.line == 6)
+            #expect(throws: (any Error).self) { try XLConfig(parsing: "name = \"a\(ending)b\"", source: "g.cfg") }
+        }
+    }
+
     @Test("lists span lines, nest, may end with a comma, and may be empty")
     func lists() throws {
         let c = try XLConfig(parsing: """
