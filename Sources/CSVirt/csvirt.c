@@ -6,6 +6,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <grp.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/vfs.h>
@@ -137,4 +139,36 @@ extern void _swift_stdlib_overrideUnsafeArgvArgc(char **argv, int argc) __attrib
 __attribute__((constructor)) static void svirt_capture_arguments(int argc, char **argv, char **envp) {
     (void)envp;
     if (_swift_stdlib_overrideUnsafeArgvArgc && argv && argc > 0) _swift_stdlib_overrideUnsafeArgvArgc(argv, argc);
+}
+
+int svirt_file_handle(int fd, unsigned char *handle, size_t capacity, size_t *length, int *type, int *mount_id) {
+    struct file_handle *fh = malloc(sizeof(struct file_handle) + MAX_HANDLE_SZ);
+    if (!fh) { errno = ENOMEM; return -1; }
+    fh->handle_bytes = MAX_HANDLE_SZ;
+    if (name_to_handle_at(fd, "", fh, mount_id, AT_EMPTY_PATH) != 0) {
+        int e = errno;
+        free(fh);
+        errno = e;
+        return -1;
+    }
+    if (fh->handle_bytes > capacity) { free(fh); errno = EOVERFLOW; return -1; }
+    memcpy(handle, fh->f_handle, fh->handle_bytes);
+    *length = fh->handle_bytes;
+    *type = fh->handle_type;
+    free(fh);
+    return 0;
+}
+
+int svirt_open_by_handle(int mount_fd, const unsigned char *handle, size_t length, int type, int flags) {
+    if (length > MAX_HANDLE_SZ) { errno = EINVAL; return -1; }
+    struct file_handle *fh = malloc(sizeof(struct file_handle) + MAX_HANDLE_SZ);
+    if (!fh) { errno = ENOMEM; return -1; }
+    fh->handle_bytes = (unsigned int)length;
+    fh->handle_type = type;
+    memcpy(fh->f_handle, handle, length);
+    int fd = open_by_handle_at(mount_fd, fh, flags);
+    int e = errno;
+    free(fh);
+    errno = e;
+    return fd;
 }

@@ -56,11 +56,12 @@ struct RestoreconCommand: AsyncParsableCommand {
             RestoreconCommand.report(event, verbose: verbose, to: out)
         }, progress: progress)
         out.endProgress()
-        if verbose || summary.skippedHeldBySVirt > 0 || summary.failed > 0 {
+        if verbose || summary.skippedHeldBySVirt > 0 || summary.failed > 0 || summary.conflicting > 0 {
             let changed = dryRun ? "would be relabelled" : "relabelled"
             var text = "svirt restorecon: \(summary.checked) checked, \(summary.relabeled) \(changed), "
             text += "\(summary.unchanged) unchanged, \(summary.skippedHeldBySVirt) skipped (labelled by svirt for "
             text += "running VMs), \(summary.noDefaultLabel) without a default, \(summary.failed) failed"
+            if summary.conflicting > 0 { text += ", \(summary.conflicting) hard-linked path(s) left with their inode's first label" }
             out.line(2, Array(text.utf8))
         }
         if summary.failed > 0 { throw ExitCode(1) }
@@ -90,6 +91,14 @@ extension RestoreconCommand {
             line(2, "svirt restorecon: no default label for ", path, " (<<none>> or no matching line); left alone")
         case .failed(let path, let message):
             line(2, "svirt restorecon: ", path, ": \(message)")
+        case .conflictingSpecifications(let path, let other, let using):
+            // setfiles' words, with both paths as the bytes they are.
+            var bytes = Array("svirt restorecon: conflicting specifications for ".utf8)
+            bytes += path
+            bytes += Array(" and ".utf8)
+            bytes += other
+            bytes += Array(", using \(using).".utf8)
+            out.line(2, bytes)
         }
     }
 }

@@ -49,7 +49,11 @@ extension DomainLifecycle {
         var restored: SecurityDriver.Restored?
         var owners: [DACRelabeler.Item] = []
         do {
-            let driver = try driver()
+            var driver = try driver()
+            // The files the start held are reopened by their handles: owners and labels go back to those inodes,
+            // whatever their paths name now.
+            let held = HeldFileLabelStore(base: XattrFileLabelStore(), records: row.details.heldFiles ?? [])
+            if !held.files.isEmpty { driver.store = held }
             let domain = try DomainDefinition(xml: row.liveXML, mode: row.label == nil && row.imageLabel == nil ? .inactive : .live,
                                               source: "the live XML of '\(row.name)'")
             let runtime = RuntimeResources(privatePaths: row.details.privatePaths)
@@ -59,9 +63,13 @@ extension DomainLifecycle {
                 if let label {
                     let plan = try driver.planner.plan(for: domain, label: label, runtime: runtime, mode: .restore)
                     let paths = DACRelabeler.paths(plan, domain: domain).filter { !row.details.privatePaths.contains($0) }
-                    let r = DACRelabeler(bootTime: driver.bootTime).restoreAll(paths, holder: row.name)
-                    owners = r.items
-                    failures += r.failures
+                    let dac = DACRelabeler(bootTime: driver.bootTime)
+                    let heldFiles = paths.compactMap { p in held.keys[p].flatMap { held.files[$0] } }
+                    let byPath = paths.filter { held.keys[$0].flatMap { held.files[$0] } == nil }
+                    let r1 = dac.restoreAll(files: heldFiles, holder: row.name)
+                    let r2 = dac.restoreAll(byPath, holder: row.name)
+                    owners = r1.items + r2.items
+                    failures += r1.failures + r2.failures
                 }
                 do { try KVMDeviceAccess(bootTime: driver.bootTime).release(holder: row.name) } catch {
                     failures.append("taking back access to /dev/kvm from '\(row.name)': \(error)")

@@ -269,6 +269,7 @@ public final class DomainLifecycle {
         row.details.logFile = runtime.logFile
         row.details.standIn = options.standIn
         row.details.emulator = emulator?.path ?? svirtExecutable
+        row.details.heldFiles = prepared.files.sorted { $0.key < $1.key }.compactMap { HeldFileRecord.make(planPath: $0.key, file: $0.value) }
         try local.updateRunning(row)
 
         // Every check comes before the first change: the guest user must reach its files...

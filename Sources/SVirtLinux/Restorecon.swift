@@ -49,6 +49,9 @@ public struct Restorecon: Sendable {
         case noDefaultLabel(path: [UInt8])
         /// The file could not be read or labelled.
         case failed(path: [UInt8], message: String)
+        /// A hard-linked file whose inode another path already claimed with another default label: as setfiles
+        /// does, the inode keeps the first path's label (`using`) and this path is left alone.
+        case conflictingSpecifications(path: [UInt8], other: [UInt8], using: String)
     }
 
     public struct Summary: Sendable, Equatable {
@@ -58,12 +61,15 @@ public struct Restorecon: Sendable {
         public var skippedHeldBySVirt = 0
         public var noDefaultLabel = 0
         public var failed = 0
+        /// Hard-linked paths left alone because their inode was claimed by another path's label.
+        public var conflicting = 0
 
         public init() {}
 
         mutating func add(_ o: Summary) {
             checked += o.checked; unchanged += o.unchanged; relabeled += o.relabeled
             skippedHeldBySVirt += o.skippedHeldBySVirt; noDefaultLabel += o.noDefaultLabel; failed += o.failed
+            conflicting += o.conflicting
         }
     }
 
@@ -151,9 +157,37 @@ public struct Restorecon: Sendable {
     }
 }
 
-/// Work shared by the threads of one run: the directories left to read.
+/// Work shared by the threads of one run: the directories left to read, and the hard-linked inodes labelled.
 final class WalkState: Sendable {
     let queue = Mutex<(directories: [[UInt8]], busy: Int)>(([], 0))
+    /// Inodes with more than one link, by (device, inode): the first path that reached each and its label.
+    let linked = Mutex<[InodeKey: (path: [UInt8], context: String)]>([:])
+
+    struct InodeKey: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    /// What happened when a path claimed its inode for `context`.
+    enum Claim {
+        /// The first path of the inode: label it.
+        case first
+        /// Another path claimed it with the same label: nothing more to do.
+        case same
+        /// Another path claimed it with another label, which the inode keeps.
+        case conflict(other: [UInt8], using: String)
+    }
+
+    /// Claims a hard-linked inode for `path` and `context` (setfiles' association of inodes and labels).
+    func claim(_ key: InodeKey, path: [UInt8], context: String) -> Claim {
+        linked.withLock { map in
+            if let prior = map[key] {
+                return prior.context == context ? .same : .conflict(other: prior.path, using: prior.context)
+            }
+            map[key] = (path, context)
+            return .first
+        }
+    }
     let condition = NSCondition()
     let checked = Atomic<Int>(0)
     let finished = Atomic<Bool>(false)
@@ -301,6 +335,24 @@ struct Worker {
             return
         }
         let wanted = spec.rawContext
+        // A hard-linked file is one inode under several paths: it gets one label, the first path's, as setfiles
+        // gives it, so a link in a user's directory cannot relabel a system file that was reached first.
+        if type == .regular {
+            var st = stat()
+            if Worker.withCPath(&path, { lstat($0, &st) }) == 0, st.st_nlink > 1 {
+                switch state.claim(.init(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)), path: path, context: wanted) {
+                case .first:
+                    break
+                case .same:
+                    summary.unchanged += 1
+                    return
+                case .conflict(let other, let using):
+                    summary.conflicting += 1
+                    events(.conflictingSpecifications(path: path, other: other, using: using))
+                    return
+                }
+            }
+        }
         let current: String?
         do {
             current = try Worker.withCPath(&path) { try ExtendedAttributes.get(ExtendedAttributes.selinux, cPath: $0) }

@@ -34,6 +34,8 @@ public struct RunningDomain: Sendable, Hashable {
         public var notes: [String]
         /// The path rules of its Landlock ruleset (Landlock confinement only), to explain what Landlock refused.
         public var landlockRules: [LandlockRuleRecord]?
+        /// The files the start held (identity and file handle), so that stop gives back the same inodes.
+        public var heldFiles: [HeldFileRecord]?
 
         public init(qmpSocket: String? = nil, logFile: String? = nil, emulator: String? = nil, transient: Bool = false,
                     confinement: String? = nil, unconfinedReason: String? = nil, user: GuestUser? = nil,

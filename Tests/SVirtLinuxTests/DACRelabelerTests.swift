@@ -59,8 +59,8 @@ func dacAttributes(_ path: String) -> [String] {
         defer { dir.remove() }
         let a = try makeImage(dir, "a.img", megabytes: 1)
         chown(a, 11, 12)
-        // A file whose filesystem keeps no trusted.* attributes fails after the first owner changed.
-        let unrecordable = "/sys/kernel/mm/ksm/sleep_millisecs"
+        // A file whose filesystem keeps no trusted.* attributes (procfs) fails after the first owner changed.
+        let unrecordable = "/proc/sys/kernel/hostname"
         guard FileManager.default.fileExists(atPath: unrecordable) else { return }
         do {
             _ = try dac.labelAll([a, unrecordable], user: guest, holder: "vm")

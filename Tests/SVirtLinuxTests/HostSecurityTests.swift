@@ -125,14 +125,40 @@ struct HostSecurityTests {
         #expect(started > 0, "no start got through the race at all: \(reasons)")
         #expect(try life.local.runningDomains().isEmpty)
         #expect(try life.local.reservationsNow().isEmpty)
-        // Nothing outside the VM's own files carries svirt's records. (The image's own inode may keep its
-        // records when the attacker renamed it away while the VM ran: restore goes by path and finds another
-        // file there, which has no record, so nothing is lost and the image is restorable once it is back.)
-        for path in [secret, secretDir, images, dir.path] {
+        // Nothing carries svirt's records any more: not the host file, and not the image either, even when the
+        // attacker renamed it away while the VM ran (stop reopens the inode it held by its file handle).
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: images)) ?? []).map { "\(images)/\($0)" }
+        for path in [secret, secretDir, images, dir.path] + left {
             let attrs = ((try? ExtendedAttributes.list(path: path)) ?? []).filter { $0.hasPrefix("trusted.svirt.") }
             #expect(attrs.isEmpty, "\(path) keeps \(attrs)")
         }
         print("swap race: \(started) starts, \(refused) refused: \(reasons)")
+    }
+
+    @Test("stop gives back the very inode the start held, though its path now names another file")
+    func restoreByIdentity() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let life = try lifecycle(dir)
+        let img = try makeImage(dir, "held.img", megabytes: 1)
+        chown(img, 4321, 4321)
+        try ExtendedAttributes.set("security.selinux", value: Array("system_u:object_r:virt_image_t:s0\0".utf8), path: img)
+        var o = DomainLifecycle.StartOptions()
+        o.standIn = true
+        let s = try await life.start(try DomainDefinition(xml: tcgXML("ident", disk: img)), options: o)
+        #expect(labelOf(img) == s.label.image.description)
+        // The image moves away and another file takes its path.
+        let moved = dir.file("moved.img")
+        #expect(rename(img, moved) == 0)
+        let impostor = try makeImage(dir, "held.img", megabytes: 1)
+        try ExtendedAttributes.set("security.selinux", value: Array("system_u:object_r:etc_t:s0\0".utf8), path: impostor)
+        let impostorBefore = FileState(impostor)
+        let stopped = try await life.stop(name: "ident", mode: .destroy)
+        #expect(stopped.failures.isEmpty, "\(stopped.failures)")
+        #expect(labelOf(moved) == "system_u:object_r:virt_image_t:s0")
+        #expect(ownerOf(moved) == (4321, 4321))
+        #expect(((try? ExtendedAttributes.list(path: moved)) ?? []).filter { $0.hasPrefix("trusted.svirt.") }.isEmpty)
+        #expect(FileState(impostor) == impostorBefore)
     }
 
     @Test("QEMU gets its disk as a descriptor set and never names the path")

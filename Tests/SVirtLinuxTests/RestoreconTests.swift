@@ -54,6 +54,36 @@ struct RestoreconTests {
         ROOT/scratch/.*\t<<none>>
         """
 
+    @Test("a hard-linked file gets one label, its first path's, as setfiles gives it: a link elsewhere does not relabel it")
+    func hardLinks() throws {
+        let tree = try Tree()
+        try tree.file("images/system.img")
+        let system = "\(tree.root)/images/system.img"
+        try Self.setLabel(system, "system_u:object_r:virt_image_t:s0")
+        try tree.file("other/placeholder")
+        let link = "\(tree.root)/other/link"
+        #expect(Glibc.link(system, link) == 0)
+        let fc = try tree.fileContexts(lines)
+        // The system path first (as one argument walked before the other), then the user's link.
+        let (summary, events) = Self.run(fc, [system, link], Restorecon.Options())
+        #expect(Self.label(system) == "system_u:object_r:virt_image_t:s0")
+        #expect(summary.conflicting == 1 && summary.relabeled == 0, "\(summary)")
+        let conflict = events.compactMap { e -> (String, String, String)? in
+            if case .conflictingSpecifications(let p, let o, let u) = e {
+                return (String(decoding: p, as: UTF8.self), String(decoding: o, as: UTF8.self), u)
+            }
+            return nil
+        }
+        #expect(conflict.count == 1)
+        #expect(conflict.first?.0 == link && conflict.first?.1 == system && conflict.first?.2 == "system_u:object_r:virt_image_t:s0")
+        // Two paths with the same default: labelled once, no conflict.
+        try tree.file("images/two.img")
+        #expect(Glibc.link("\(tree.root)/images/two.img", "\(tree.root)/images/two-again.img") == 0)
+        let (again, _) = Self.run(fc, ["\(tree.root)/images"], Restorecon.Options(recursive: true, threads: 2))
+        #expect(again.conflicting == 0 && again.failed == 0)
+        #expect(Self.label("\(tree.root)/images/two.img") == "system_u:object_r:virt_image_t:s0")
+    }
+
     @Test("-R sets every file in the tree to its default context, and labels symlinks without following them")
     func recursive() throws {
         let tree = try Tree()

@@ -34,6 +34,13 @@ long long svirt_fstatfs_type(int fd);
 // fchownat(fd, "", uid, gid, AT_EMPTY_PATH): changes the owner of the file an O_PATH descriptor names.
 int svirt_fchown_path_fd(int fd, unsigned int uid, unsigned int gid);
 
+// name_to_handle_at(fd, "", ..., AT_EMPTY_PATH): the file handle of an open file (an O_PATH descriptor works), so
+// the same inode can be opened again later whatever its path names by then. Writes at most `capacity` bytes of
+// the handle to `handle`, its length to `*length`, its type to `*type` and the mount id to `*mount_id`.
+int svirt_file_handle(int fd, unsigned char *handle, size_t capacity, size_t *length, int *type, int *mount_id);
+// open_by_handle_at(mount_fd, handle, flags): opens the inode a handle names (needs CAP_DAC_READ_SEARCH).
+int svirt_open_by_handle(int mount_fd, const unsigned char *handle, size_t length, int type, int flags);
+
 // Landlock. The ABI version, or -1 with errno (ENOSYS: not built, EOPNOTSUPP: disabled at boot).
 int svirt_landlock_abi_version(void);
 int svirt_landlock_create_ruleset(const void *attr, size_t size, uint32_t flags);

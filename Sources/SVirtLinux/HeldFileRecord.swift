@@ -1,0 +1,122 @@
+import CSVirt
+import Foundation
+import Glibc
+import SVirt
+
+/// A file a start held, as the running record keeps it: the path the plan named, the canonical path it was
+/// opened at, its (device, inode), and a file handle (`name_to_handle_at`) with the mount it lives on. Stop
+/// opens the handle, which names the inode itself, so owners and labels go back to the very file the VM was
+/// given, wherever its path points by then.
+public struct HeldFileRecord: Sendable, Hashable, Codable {
+    public var planPath: String
+    public var path: String
+    public var device: UInt64
+    public var inode: UInt64
+    /// The handle's bytes, hex; nil when the filesystem gives none.
+    public var handle: String?
+    public var handleType: Int32
+    public var mountID: Int32
+
+    /// The record of a held file (nil when the file is not one svirt opened).
+    static func make(planPath: String, file: any LabeledFile) -> HeldFileRecord? {
+        guard let f = file as? XattrFile, let facts = f.facts else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        var length = 0, type: Int32 = 0, mount: Int32 = 0
+        let rc = buffer.withUnsafeMutableBufferPointer { b in
+            svirt_file_handle(f.fd, b.baseAddress, b.count, &length, &type, &mount)
+        }
+        let hex = rc == 0 ? buffer.prefix(length).map { String(format: "%02x", $0) }.joined() : nil
+        return HeldFileRecord(planPath: planPath, path: f.path, device: facts.device, inode: facts.inode, handle: hex,
+                              handleType: type, mountID: mount)
+    }
+
+    /// Opens the recorded inode again (O_PATH), checked to be the same (device, inode); nil when the handle is
+    /// gone (the file was deleted) or the filesystem cannot open handles.
+    func reopen(procRoot: String = "/proc") -> XattrFile? {
+        guard let hex = handle, hex.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            guard let b = UInt8(hex[i..<j], radix: 16) else { return nil }
+            bytes.append(b)
+            i = j
+        }
+        guard let mountPoint = Self.mountPoint(id: mountID) else { return nil }
+        let mfd = Glibc.open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard mfd >= 0 else { return nil }
+        defer { close(mfd) }
+        let fd = bytes.withUnsafeBufferPointer { b in
+            svirt_open_by_handle(mfd, b.baseAddress, b.count, handleType, svirt_o_path() | O_CLOEXEC | O_NOFOLLOW)
+        }
+        guard fd >= 0 else { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else {
+            close(fd)
+            return nil
+        }
+        let facts = FileFacts(device: device, inode: inode, linkCount: UInt64(st.st_nlink),
+                              pseudoFilesystem: XattrFileLabelStore.pseudoFilesystem(fd))
+        return XattrFile(fd: fd, path: path, kind: XattrFileLabelStore.kind(st.st_mode),
+                         filesystem: XattrFileLabelStore.filesystem(fd), facts: facts, procRoot: procRoot)
+    }
+
+    /// The mount point of a mount id, from /proc/self/mountinfo (field 5; octal escapes decoded).
+    static func mountPoint(id: Int32) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        for line in text.split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, Int32(fields[0]) == id else { continue }
+            return decodeOctal(String(fields[4]))
+        }
+        return nil
+    }
+
+    static func decodeOctal(_ s: String) -> String {
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count,
+               let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A label store that answers for the files a start held: a plan path recorded at start resolves to the inode
+/// it named then (through its file handle), and every other path goes to the real store.
+struct HeldFileLabelStore: FileLabelStore {
+    let base: XattrFileLabelStore
+    /// Canonical path at start → the reopened file, and plan path → that canonical path.
+    let files: [String: XattrFile]
+    let keys: [String: String]
+
+    init(base: XattrFileLabelStore, records: [HeldFileRecord]) {
+        self.base = base
+        var files: [String: XattrFile] = [:], keys: [String: String] = [:]
+        for r in records {
+            guard let f = r.reopen(procRoot: base.procRoot) else { continue }
+            files[r.path] = f
+            keys[r.planPath] = r.path
+        }
+        self.files = files
+        self.keys = keys
+    }
+
+    func resolve(_ path: String) throws -> String {
+        if let key = keys[path] { return key }
+        return try base.resolve(path)
+    }
+
+    func open(_ canonicalPath: String) throws -> any LabeledFile {
+        if let f = files[canonicalPath] { return f }
+        return try base.open(canonicalPath)
+    }
+}
