@@ -72,7 +72,8 @@ extension DomainXMLReader {
             if mode == .inactive, label != nil {
                 throw fail("seclabel", "type='dynamic' with a <label> is only accepted in live XML (--live)")
             }
-            if mode == .live, label == nil {
+            // A DAC label is the guest user, which svirt keeps in its own record: live XML may leave it out.
+            if mode == .live, label == nil, model != "dac" {
                 throw fail("seclabel", "live XML of a dynamic label needs the <label> the VM runs with")
             }
         case .none:
@@ -83,7 +84,7 @@ extension DomainXMLReader {
         if imageLabel != nil, mode == .inactive {
             throw fail("seclabel", "<imagelabel> is only accepted in live XML (--live); svirt derives it from the label")
         }
-        if mode == .live, relabel, type != .none, imageLabel == nil {
+        if mode == .live, relabel, type != .none, imageLabel == nil, model != "dac" {
             throw fail("seclabel", "live XML with relabel='yes' needs the <imagelabel> the VM's resources carry")
         }
         if baseLabel != nil, type != .dynamic {

@@ -462,7 +462,10 @@ public final class DomainLifecycle {
             var given: [String: SecurityContext] = [:]
             var readWrite: [String] = [], readOnly: [String] = []
             var held: [String: Int32] = [:]
-            for e in plan.entries where e.path.hasPrefix("/") && e.kind != .filesystem {
+            // A unix socket serial is created by svirt's spawn and handed to QEMU as a descriptor: no rule.
+            var handedOver = Set<String>()
+            if case .unixSocket(let p)? = config.serial { handedOver.insert(p) }
+            for e in plan.entries where e.path.hasPrefix("/") && e.kind != .filesystem && !handedOver.contains(e.path) {
                 // The rule names the file the start holds open, not whatever the path names when the rule is made.
                 let file = files[e.path] as? XattrFile
                 let canonical = file?.path ?? e.path
