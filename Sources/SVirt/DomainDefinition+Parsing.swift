@@ -16,6 +16,8 @@ extension DomainDefinition {
 /// Turns a `<domain>` tree into a `DomainDefinition`, with errors that name the element and the problem.
 struct DomainXMLReader {
     let mode: DomainDefinition.ParseMode
+    /// Leniencies taken, as `DomainDefinition.parseWarnings`.
+    var warnings: [String] = []
 
     init(mode: DomainDefinition.ParseMode) { self.mode = mode }
 
@@ -94,12 +96,15 @@ struct DomainXMLReader {
             }
         }
 
-        let seclabels = try readDomainSeclabels(root.elements(named: "seclabel"))
+        if mode == .inactive { dropDynamicLabels(&tree.root) }
+        let seclabels = try readDomainSeclabels(tree.root.elements(named: "seclabel"))
 
-        return DomainDefinition(
+        var d = DomainDefinition(
             name: name, uuid: uuid, virtType: virtType, memoryKiB: memoryKiB, vcpus: vcpus, os: os,
             emulator: emulator, disks: disks, characterDevices: chardevs, hostDevices: hostdevs, tpms: tpms,
             inputs: inputs, filesystems: filesystems, seclabels: seclabels, mode: mode, xml: tree)
+        d.parseWarnings = warnings
+        return d
     }
 
     // MARK: Scalars

@@ -80,8 +80,11 @@ public struct DomainDefinition: Sendable, Hashable {
     public var seclabels: [DomainSeclabel]
     /// How the XML was read.
     public var mode: ParseMode
-    /// The document as read (with a generated `<uuid>` added when it had none).
+    /// The document as read (with a generated `<uuid>` added when it had none, and what libvirt drops at
+    /// define left out: a dynamic `<seclabel>`'s `<label>` and `<imagelabel>`).
     public var xml: XMLTree
+    /// What the reader accepted where libvirt is lenient, and what it did about it (one sentence each).
+    public var parseWarnings: [String] = []
 
     /// The seclabel for `model` (`selinux`, `dac`).
     public func seclabel(model: String) -> DomainSeclabel? { seclabels.first { $0.model == model } }

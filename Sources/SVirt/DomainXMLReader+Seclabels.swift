@@ -2,7 +2,28 @@ import SELinux
 
 /// `<seclabel>` rules (libvirt's domain_conf, section 12 of the reference), in svirt's words.
 extension DomainXMLReader {
-    func readDomainSeclabels(_ elements: [XMLTree.Element]) throws -> [DomainSeclabel] {
+    /// libvirt drops the `<label>` and `<imagelabel>` of a dynamic (or untyped) `<seclabel>` when it defines a
+    /// domain: a dynamic label is made at every start. svirt does the same, says so, and keeps them out of the
+    /// definition.
+    mutating func dropDynamicLabels(_ root: inout XMLTree.Element) {
+        for i in root.children.indices {
+            guard case .element(var e) = root.children[i], e.name == "seclabel",
+                  (e[attribute: "type"] ?? "dynamic") == "dynamic" else { continue }
+            let dropped = e.elements.filter { $0.name == "label" || $0.name == "imagelabel" }
+            guard !dropped.isEmpty else { continue }
+            e.children.removeAll { n in
+                if case .element(let c) = n { return c.name == "label" || c.name == "imagelabel" }
+                return false
+            }
+            root.children[i] = .element(e)
+            let what = dropped.map { "<\($0.name)>\($0.trimmedText)</\($0.name)>" }.joined(separator: " ")
+            warnings.append("<seclabel type='dynamic'\(e[attribute: "model"].map { " model='\($0)'" } ?? "")>: \(what) is "
+                            + "dropped, as libvirt drops it at define: a dynamic label is generated at every start; use "
+                            + "type='static' to keep a label")
+        }
+    }
+
+    mutating func readDomainSeclabels(_ elements: [XMLTree.Element]) throws -> [DomainSeclabel] {
         var out: [DomainSeclabel] = []
         for e in elements {
             let s = try readDomainSeclabel(e, single: elements.count == 1)
@@ -14,7 +35,7 @@ extension DomainXMLReader {
         return out
     }
 
-    func readDomainSeclabel(_ e: XMLTree.Element, single: Bool) throws -> DomainSeclabel {
+    mutating func readDomainSeclabel(_ e: XMLTree.Element, single: Bool) throws -> DomainSeclabel {
         var model = e[attribute: "model"]
         if let m = model, m.utf8.count > DomainSeclabel.maxModelLength {
             throw fail("seclabel", "model is longer than \(DomainSeclabel.maxModelLength) bytes")
@@ -60,7 +81,17 @@ extension DomainXMLReader {
         }
         let label = try text("label")
         let imageLabel = try text("imagelabel")
-        let baseLabel = try text("baselabel")
+        var baseLabel = try text("baselabel")
+        // libvirt takes only the type of a <baselabel> (it builds the rest), so a malformed level there does not
+        // stop it: svirt uses the user, role and type, and says so.
+        if let b = baseLabel, model != "dac", (try? SecurityContext(parsing: b)) == nil {
+            let fields = b.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+            if fields.count == 4, let fixed = try? SecurityContext(parsing: fields[0...2].joined(separator: ":") + ":s0") {
+                warnings.append("<seclabel> <baselabel>\(b)</baselabel>: '\(fields[3])' is not a level; svirt uses the "
+                                + "type \(fixed.type) (as libvirt does) with the level it generates")
+                baseLabel = fixed.description
+            }
+        }
 
         switch type {
         case .static:
@@ -137,6 +168,11 @@ extension DomainXMLReader {
             if label != nil, !relabel {
                 throw fail("\(display) <seclabel>", "a <label> with relabel='no' contradicts itself; drop the label, "
                            + "or use relabel='yes' to set it")
+            }
+            // relabel='yes' on a device asks for a label of its own, so it must name one (libvirt refuses it too).
+            if mode == .inactive, e[attribute: "relabel"] == "yes", label == nil, model == "selinux" {
+                throw fail("\(display) <seclabel>", "relabel='yes' needs the <label> to give this device; add "
+                           + "<label>CONTEXT</label>, or drop relabel='yes' to use the VM's image label")
             }
             if let label {
                 guard label.utf8.count <= DomainSeclabel.maxLabelLength else {

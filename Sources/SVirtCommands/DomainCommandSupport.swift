@@ -114,7 +114,9 @@ func readDomainXML(_ file: String, mode: DomainDefinition.ParseMode = .inactive)
     guard let text = String(data: data, encoding: .utf8) else {
         throw SVirtError(.invalidDomain, "\(file) is not UTF-8 text; save the domain XML as UTF-8")
     }
-    return try DomainDefinition(xml: text, mode: mode, source: file == "-" ? "standard input" : file)
+    let domain = try DomainDefinition(xml: text, mode: mode, source: file == "-" ? "standard input" : file)
+    for w in domain.parseWarnings { printError("warning: \(file == "-" ? "standard input" : file): \(w)") }
+    return domain
 }
 
 /// A process's `ps -eZ` line: label, pid, tty, cpu time, command.

@@ -209,6 +209,41 @@ import Testing
         #expect(Fixtures.error("<domain type='kvm'><name>m</name></domain>")?.hasPrefix("domain: <memory> is missing") == true)
     }
 
+    @Test("libvirt's leniency: a dynamic <seclabel>'s <label> is dropped at define with a warning, and kept out of the definition")
+    func dynamicLabelDropped() throws {
+        for seclabel in ["<seclabel type='dynamic' model='selinux'><label>system_u:system_r:svirt_t:s0:c1,c2</label></seclabel>",
+                         "<seclabel model='selinux'><label>system_u:system_r:svirt_t:s0:c1,c2</label></seclabel>"] {
+            let d = try DomainDefinition(xml: "<domain type='kvm'><name>v</name><memory>1024</memory>\(seclabel)</domain>")
+            #expect(d.selinuxSeclabel.type == .dynamic && d.selinuxSeclabel.label == nil)
+            #expect(d.parseWarnings.count == 1 && d.parseWarnings[0].contains("dropped, as libvirt drops it at define"))
+            #expect(!d.xmlText().contains("s0:c1,c2"))
+        }
+        // A static label keeps it, with no warning.
+        let s = try DomainDefinition(xml: "<domain type='kvm'><name>v</name><memory>1024</memory><seclabel type='static' model='selinux'><label>system_u:system_r:svirt_t:s0:c1,c2</label></seclabel></domain>")
+        #expect(s.parseWarnings.isEmpty && s.selinuxSeclabel.label == "system_u:system_r:svirt_t:s0:c1,c2")
+    }
+
+    @Test("libvirt's leniency: a <baselabel> with a malformed level gives its type, with a warning")
+    func baselabelMalformedLevel() throws {
+        let d = try DomainDefinition(xml: "<domain type='kvm'><name>v</name><memory>1024</memory><seclabel type='dynamic' model='selinux'><baselabel>system_u:system_r:svirt_t:xxxxxx</baselabel></seclabel></domain>")
+        #expect(d.selinuxSeclabel.baseLabel == "system_u:system_r:svirt_t:s0")
+        #expect(d.parseWarnings.first?.contains("'xxxxxx' is not a level; svirt uses the type svirt_t") == true, "\(d.parseWarnings)")
+        // A baselabel that is not a context at all is still refused.
+        #expect(throws: SVirtError.self) {
+            _ = try DomainDefinition(xml: "<domain type='kvm'><name>v</name><memory>1024</memory><seclabel type='dynamic' model='selinux'><baselabel>garbage</baselabel></seclabel></domain>")
+        }
+    }
+
+    @Test("a per-device <seclabel relabel='yes'> without a <label> is refused, as libvirt refuses it")
+    func deviceRelabelNeedsLabel() throws {
+        let xml = """
+            <domain type='kvm'><name>v</name><memory>1024</memory><devices><disk type='file' device='disk'>
+            <source file='/img/a.img'><seclabel model='selinux' relabel='yes'/></source><target dev='vda'/></disk></devices></domain>
+            """
+        let e = try #require(throws: SVirtError.self) { _ = try DomainDefinition(xml: xml) }
+        #expect(e.message.contains("relabel='yes' needs the <label>"), "\(e.message)")
+    }
+
     @Test("the names '.' and '..' are refused, as are '/' and NUL, naming the input and the fix")
     func dotNames() {
         for name in [".", "..", " .. "] {
