@@ -244,8 +244,9 @@ public final class DomainLifecycle {
             : try local.emulator(at: QEMUEmulator.locate(arch: domain.os.arch ?? QEMUEmulator.hostArchitecture(), path: domain.emulator),
                                  allowed: env.configuration.emulators, user: user)
         let kvm = probe.kvm()
-        let runtime = try RuntimeDirectory.create(name: domain.name, root: runtimeRoot,
-                                                  owner: user.map { ($0.uid, $0.gid) })
+        // The runtime directory stays root's (0700): QEMU gets its monitor socket and its log as descriptors, so
+        // the QEMU user needs nothing there, and cannot plant a symlink that root would later open.
+        let runtime = try RuntimeDirectory.create(name: domain.name, root: runtimeRoot)
         progress.runtime = runtime
         var config = try QEMUConfiguration(domain: domain, qmpSocket: runtime.qmpSocket, kvm: kvm)
         config.startPaused = options.startPaused

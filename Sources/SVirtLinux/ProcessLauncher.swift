@@ -62,7 +62,8 @@ public enum ProcessLauncher {
                 mappings.append(svirt_fd_mapping(source: target, target: target))
             case .file(let path):
                 let flags = target == 0 ? O_RDONLY : (O_WRONLY | O_CREAT | O_APPEND)
-                let fd = open(path, flags | O_CLOEXEC | O_NOCTTY, 0o600)
+                // Never through a symlink: root opens this with O_CREAT for a process that may not be trusted.
+                let fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0o600)
                 guard fd >= 0 else { throw launchError(d, .descriptors, path: path, errno: errno) }
                 opened.append(fd)
                 mappings.append(svirt_fd_mapping(source: fd, target: target))
