@@ -151,6 +151,21 @@ import Testing
         #expect(!p.isAlive(ProcessIdentity(pid: 77, startTime: 1)))
     }
 
+    @Test("this process's own context is read from thread-self (no process getattr on itself), else from self")
+    func ownContextPath() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        _ = try dir.file("self/attr/current", "system_u:system_r:leader_t:s0\0")
+        let p = ProcFS(root: dir.path)
+        #expect(p.context() == "system_u:system_r:leader_t:s0")
+        #expect(p.selfContextPath == "\(dir.path)/self/attr/current")
+        _ = try dir.file("thread-self/attr/current", "system_u:system_r:virtd_t:s0-s0:c0.c1023\0")
+        #expect(p.context() == "system_u:system_r:virtd_t:s0-s0:c0.c1023")
+        #expect(p.selfContextPath == "\(dir.path)/thread-self/attr/current")
+        let env = try HostEnvironment(stateDirectory: "\(dir.path)/state", selinuxRoot: dir.path, proc: p)
+        #expect(env.managerContext().context.description == "system_u:system_r:virtd_t:s0-s0:c0.c1023")
+    }
+
     @Test("this process is alive, and a pid with another start time is not")
     func selfIdentity() throws {
         let p = ProcFS()
