@@ -138,6 +138,15 @@ import Testing
     }
 }
 
+@Suite("xattr errors") struct XattrErrorTests {
+    @Test("EPERM on security.selinux as root names the policy's validatetrans, as another user names root")
+    func permissionHint() {
+        #expect(XattrFile.permissionHint("setxattr security.selinux", euid: 0).contains("op=security_validate_transition"))
+        #expect(XattrFile.permissionHint("setxattr security.selinux", euid: 1000) == "security.* and trusted.* attributes need root")
+        #expect(XattrFile.permissionHint("setxattr trusted.svirt.security.dac", euid: 0) == "security.* and trusted.* attributes need root")
+    }
+}
+
 @Suite("procfs") struct ProcFSTests {
     @Test("the start time is read after the last ')' even when the command name holds ') '")
     func startTime() throws {
