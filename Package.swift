@@ -87,6 +87,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // Boots a kernel with SELinux enforcing and runs the svirt binary in it (scripts/selinux-guest).
+        .testTarget(name: "SELinuxGuestTests", swiftSettings: strict),
         .testTarget(name: "SVirtClusterTests", dependencies: ["SVirtCluster", "SVirtLinux", "SVirt", "SELinux"], swiftSettings: strict),
     ]
 )

@@ -212,8 +212,12 @@ static void child(struct spawn_plan *plan) {
     // 7.
     if (rq->cwd && chdir(rq->cwd) != 0) report_and_exit(report, SVIRT_SPAWN_STEP_CHDIR, errno);
 
-    // 8. Always: no exec from here on can gain privileges (setuid bits, file capabilities).
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) report_and_exit(report, SVIRT_SPAWN_STEP_NO_NEW_PRIVS, errno);
+    // 8. No exec from here on can gain privileges (setuid bits, file capabilities), unless the exec is an
+    //    SELinux domain transition (an exec context without Landlock): under no_new_privs the kernel refuses a
+    //    transition the policy does not grant nnp_transition (Debian's refpolicy refuses virtd_t -> svirt_t,
+    //    EPERM at execve), and libvirt never sets it on QEMU. There the new domain bounds what QEMU gets.
+    if ((!rq->exec_context || rq->landlock_ruleset_fd >= 0) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        report_and_exit(report, SVIRT_SPAWN_STEP_NO_NEW_PRIVS, errno);
 
     // 9.
     if (rq->landlock_ruleset_fd >= 0 &&

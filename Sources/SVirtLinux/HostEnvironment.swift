@@ -26,7 +26,7 @@ public struct HostEnvironment: Sendable {
     /// `manager_context` from svirt.conf, else libvirtd's usual `virtd_t` context.
     public func managerContext() -> ConfiguredContext {
         if let text = proc.context(), let c = try? SecurityContext(parsing: text) {
-            return ConfiguredContext(c, source: .file(path: "\(proc.root)/self/attr/current", line: 1))
+            return ConfiguredContext(c, source: .file(path: proc.selfContextPath, line: 1))
         }
         if let c = configuration.managerContext {
             return ConfiguredContext(c, source: .file(path: state.configurationPath, line: 0))

@@ -39,9 +39,19 @@ public struct ProcFS: Sendable {
         return state != "Z" && state != "X"
     }
 
-    /// The security context of a process (`/proc/PID/attr/current`), or nil where the kernel has none.
+    /// Where this process's own context is read: `thread-self/attr/current`, as libselinux's getcon reads it,
+    /// else (a kernel before 3.17, a fake tree) `self/attr/current`. `self` is the thread-group leader, so a
+    /// read from any other thread (a Swift concurrency worker) asks the kernel for `process getattr` on its own
+    /// domain, which policies do not grant (Debian's refpolicy refuses it to virtd_t).
+    public var selfContextPath: String {
+        let threadSelf = "\(root)/thread-self/attr/current"
+        return FileManager.default.fileExists(atPath: threadSelf) ? threadSelf : "\(root)/self/attr/current"
+    }
+
+    /// The security context of a process (`/proc/PID/attr/current`; this process's own without `pid`), or nil
+    /// where the kernel has none.
     public func context(of pid: Int32? = nil) -> String? {
-        let path = pid.map { "\(root)/\($0)/attr/current" } ?? "\(root)/self/attr/current"
+        let path = pid.map { "\(root)/\($0)/attr/current" } ?? selfContextPath
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let s = String(decoding: data.prefix { $0 != 0 && $0 != 0x0a }, as: UTF8.self)
         // Without an active LSM that labels processes this is empty or "unconfined" (AppArmor) — not a context.

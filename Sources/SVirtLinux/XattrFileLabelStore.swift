@@ -203,6 +203,16 @@ final class XattrFile: LabeledFile {
         }
     }
 
+    /// Why an xattr call got EPERM: not root, or, as root, the SELinux policy refusing a relabel of
+    /// `security.selinux` (a validatetrans or mlsvalidatetrans rule, e.g. the mls policy refusing virtd_t to
+    /// raise a file from s0 to s0:cX,cY), which the kernel logs as an SELinux error, not as an AVC denial.
+    static func permissionHint(_ call: String, euid: uid_t) -> String {
+        if euid == 0 && call.contains("security.selinux") {
+            return "the SELinux policy refused this relabel: a validatetrans rule, logged by the kernel as op=security_validate_transition"
+        }
+        return "security.* and trusted.* attributes need root"
+    }
+
     /// A system call error as an `SVirtError` naming the real path.
     func mapped(_ e: SystemCallError, _ call: String) -> SVirtError {
         let why = String(cString: strerror(e.errno))
@@ -213,7 +223,7 @@ final class XattrFile: LabeledFile {
         case ENOENT:
             return SVirtError(.notFound, "\(call) on \(path): \(why)", cause: cause)
         case EPERM where call.contains("trusted.") || call.contains("security."):
-            return SVirtError(.labeling, "\(call) on \(path): \(why) (security.* and trusted.* attributes need root)", cause: cause)
+            return SVirtError(.labeling, "\(call) on \(path): \(why) (\(Self.permissionHint(call, euid: geteuid())))", cause: cause)
         default:
             return SVirtError(.labeling, "\(call) on \(path): \(why)", cause: cause)
         }

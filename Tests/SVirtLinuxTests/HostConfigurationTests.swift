@@ -138,6 +138,15 @@ import Testing
     }
 }
 
+@Suite("xattr errors") struct XattrErrorTests {
+    @Test("EPERM on security.selinux as root names the policy's validatetrans, as another user names root")
+    func permissionHint() {
+        #expect(XattrFile.permissionHint("setxattr security.selinux", euid: 0).contains("op=security_validate_transition"))
+        #expect(XattrFile.permissionHint("setxattr security.selinux", euid: 1000) == "security.* and trusted.* attributes need root")
+        #expect(XattrFile.permissionHint("setxattr trusted.svirt.security.dac", euid: 0) == "security.* and trusted.* attributes need root")
+    }
+}
+
 @Suite("procfs") struct ProcFSTests {
     @Test("the start time is read after the last ')' even when the command name holds ') '")
     func startTime() throws {
@@ -149,6 +158,21 @@ import Testing
         #expect(p.startTime(of: 77) == 987654)
         #expect(p.startTime(of: 78) == nil)
         #expect(!p.isAlive(ProcessIdentity(pid: 77, startTime: 1)))
+    }
+
+    @Test("this process's own context is read from thread-self (no process getattr on itself), else from self")
+    func ownContextPath() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        _ = try dir.file("self/attr/current", "system_u:system_r:leader_t:s0\0")
+        let p = ProcFS(root: dir.path)
+        #expect(p.context() == "system_u:system_r:leader_t:s0")
+        #expect(p.selfContextPath == "\(dir.path)/self/attr/current")
+        _ = try dir.file("thread-self/attr/current", "system_u:system_r:virtd_t:s0-s0:c0.c1023\0")
+        #expect(p.context() == "system_u:system_r:virtd_t:s0-s0:c0.c1023")
+        #expect(p.selfContextPath == "\(dir.path)/thread-self/attr/current")
+        let env = try HostEnvironment(stateDirectory: "\(dir.path)/state", selinuxRoot: dir.path, proc: p)
+        #expect(env.managerContext().context.description == "system_u:system_r:virtd_t:s0-s0:c0.c1023")
     }
 
     @Test("this process is alive, and a pid with another start time is not")

@@ -101,7 +101,7 @@ int svirt_landlock_add_port_rule(int ruleset_fd, uint64_t allowed_access, uint64
 //   5. create each listening unix socket (socket, bind, listen) under that socket-create context;
 //   6. setgroups(), setresgid(), setresuid() (change_ids);
 //   7. chdir(cwd);
-//   8. prctl(PR_SET_NO_NEW_PRIVS) (always);
+//   8. prctl(PR_SET_NO_NEW_PRIVS), except for an SELinux transition (exec_context set, no Landlock ruleset);
 //   9. landlock_restrict_self(landlock_ruleset_fd) when it is >= 0;
 //  10. place file descriptors: each mapping's source at its target, each listener at its target;
 //  11. close every other descriptor;
