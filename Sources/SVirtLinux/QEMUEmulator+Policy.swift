@@ -71,7 +71,9 @@ extension QEMUEmulator {
         }
         d.credentials = guest.credentials
         if HostProbe().landlock().abi != nil {
-            var r = Landlock.Ruleset(network: .restricted, scopes: .all)
+            // Landlock ABI 1's rights (every write and make is denied), which any kernel with Landlock enforces.
+            var r = Landlock.Ruleset(requiredFilesystem: Landlock.FilesystemAccess(rawValue: (1 << 13) - 1),
+                                     network: .unrestricted, scopes: [])
             r.allow(.readExecute, beneath: "/", reason: "the emulator probe reads and executes, and writes nothing")
             d.landlock = r
         }

@@ -90,7 +90,13 @@ import Testing
         defer { killAndReap(pid) }
         #expect(getsid(pid) == pid)
         #expect(readText("/proc/\(pid)/status").contains("NoNewPrivs:\t1"))
-        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int32($0) }.sorted()
+        // sleep opens files of its own while it starts (the locale archive): wait until it has settled.
+        var fds: [Int32] = []
+        for _ in 0..<40 {
+            fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int32($0) }.sorted()
+            if fds == [0, 1, 2, 5] { break }
+            usleep(50_000)
+        }
         #expect(fds == [0, 1, 2, 5])
         let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/5")
         #expect(target == dir.file("passed"))

@@ -49,8 +49,6 @@ import Testing
     func errors() {
         let label = "<label>system_u:system_r:svirt_t:s0:c1,c2</label>"
         let cases: [(String, DomainDefinition.ParseMode, String)] = [
-            ("<seclabel type='dynamic' model='selinux'>\(label)</seclabel>", .inactive,
-             "seclabel: type='dynamic' with a <label> is only accepted in live XML (--live)"),
             ("<seclabel type='weird' model='selinux'/>", .inactive,
              "seclabel: type='weird' is not a label type; use dynamic, static or none"),
             ("<seclabel type='static' model='selinux' relabel='maybe'>\(label)</seclabel>", .inactive,
