@@ -144,10 +144,12 @@ public struct Relabeler: Sendable {
                     do { path = try store.resolve(entry.path) } catch let e as SVirtError where e.code == .notFound { continue }
                     let file: any LabeledFile
                     do { file = try store.open(path) } catch let e as SVirtError where e.code == .notFound { continue }
-                    if !options.force, let why = ResourceGuard.refusal(path: path, file: file, entry: entry,
-                                                                      protected: options.protectedDirectories) {
-                        throw SVirtError(.labeling, "\(entry.resource): refusing to hand \(path)\(path == entry.path ? "" : " (from \(entry.path))") "
-                                         + "to the guest: \(why)")
+                    if let why = ResourceGuard.refusal(path: path, file: file, entry: entry, protected: options.protectedDirectories) {
+                        guard options.force else {
+                            throw SVirtError(.labeling, "\(entry.resource): refusing to hand \(path)\(path == entry.path ? "" : " (from \(entry.path))") "
+                                             + "to the guest: \(why)")
+                        }
+                        report.warnings.append("--force: \(entry.resource): \(path) is handed to the guest although \(why)")
                     }
                     // Not relabelled does not mean free to take: a file that carries another VM's level is that VM's.
                     if let text = try? file.selinuxContext(), let level = (try? SecurityContext(parsing: text))?.level,
@@ -189,9 +191,11 @@ public struct Relabeler: Sendable {
                                  + "device that the XML does not hand to the guest as a <hostdev>, and relabelling it would change "
                                  + "who on the host may use it; pass --force if the device belongs to this VM")
             }
-            if !options.force, let why = ResourceGuard.refusal(path: path, file: file, entry: entry,
-                                                              protected: options.protectedDirectories) {
-                throw SVirtError(.labeling, "\(entry.resource): refusing to relabel \(path)\(path == entry.path ? "" : " (from \(entry.path))"): \(why)")
+            if let why = ResourceGuard.refusal(path: path, file: file, entry: entry, protected: options.protectedDirectories) {
+                guard options.force else {
+                    throw SVirtError(.labeling, "\(entry.resource): refusing to relabel \(path)\(path == entry.path ? "" : " (from \(entry.path))"): \(why)")
+                }
+                report.warnings.append("--force: \(entry.resource): \(path) is relabelled although \(why)")
             }
             seen[path] = (entry.resource, context)
             files[entry.path] = file

@@ -67,16 +67,8 @@ extension SQLiteRegistry {
     /// read or write.
     static func makePrivate(fd: Int32, _ st: stat, _ path: String) throws {
         guard st.st_mode & 0o077 != 0 else { return }
-        guard st.st_uid == geteuid() else {
-            throw SVirtError(.registry, "the registry file \(path) is mode \(String(st.st_mode & 0o7777, radix: 8)) and owned "
-                             + "by uid \(st.st_uid), not by svirt's user (uid \(geteuid())), so other users could read or "
-                             + "change the definitions and reservations; run 'chown \(geteuid()) \(path) && chmod 0600 \(path)', "
-                             + "or choose another state directory with --state-dir")
-        }
-        guard fchmod(fd, 0o600) == 0 else {
-            throw SVirtError(.registry, "cannot make the registry file \(path) mode 0600: \(String(cString: strerror(errno))); "
-                             + "run 'chmod 0600 \(path)'")
-        }
+        try StateDirectory.makePrivate(fd: fd, st, path: path, mode: 0o600, what: "the registry file",
+                                       orElse: "or choose another state directory with --state-dir")
     }
 
     /// Creates a new registry at `path`: the schema is written into a private temporary file, which is then renamed

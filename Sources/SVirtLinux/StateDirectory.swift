@@ -61,18 +61,25 @@ public struct StateDirectory: Sendable {
         guard fstat(fd, &st) == 0 else {
             throw SVirtError(.registry, "cannot stat the state directory \(path): \(String(cString: strerror(errno)))")
         }
-        let mode = st.st_mode & 0o7777
-        guard mode & 0o777 != 0o700 else { return }
+        guard st.st_mode & 0o777 != 0o700 else { return }
+        try Self.makePrivate(fd: fd, st, path: path, mode: 0o700, what: "the state directory", orElse: "or choose another with --state-dir")
+    }
+
+    /// Makes an open file or directory `mode` (0700, 0600) when svirt's user owns it; refuses one that another user
+    /// owns and others may use, with the commands that fix it. The corresponding C functions are `fstat` and
+    /// `fchmod`.
+    static func makePrivate(fd: Int32, _ st: stat, path: String, mode: mode_t, what: String, orElse: String) throws {
+        let current = st.st_mode & 0o7777
+        let wanted = "0" + String(mode, radix: 8)
         guard st.st_uid == geteuid() else {
-            guard mode & 0o077 != 0 else { return }
-            throw SVirtError(.registry, "the state directory \(path) is mode \(String(mode, radix: 8)) and owned by uid "
-                             + "\(st.st_uid), not by svirt's user (uid \(geteuid())), so other users could read or replace "
-                             + "the registry in it; run 'chown \(geteuid()) \(path) && chmod 0700 \(path)', or choose another "
-                             + "with --state-dir")
+            guard current & 0o077 != 0 else { return }
+            throw SVirtError(.registry, "\(what) \(path) is mode \(String(current, radix: 8)) and owned by uid \(st.st_uid), "
+                             + "not by svirt's user (uid \(geteuid())), so other users could read or change what svirt keeps "
+                             + "there; run 'chown \(geteuid()) \(path) && chmod \(wanted) \(path)', \(orElse)")
         }
-        guard fchmod(fd, 0o700) == 0 else {
-            throw SVirtError(.registry, "cannot make the state directory \(path) mode 0700: \(String(cString: strerror(errno))); "
-                             + "run 'chmod 0700 \(path)', or choose another with --state-dir")
+        guard fchmod(fd, mode) == 0 else {
+            throw SVirtError(.registry, "cannot make \(what) \(path) mode \(wanted): "
+                             + "\(String(cString: strerror(errno))); run 'chmod \(wanted) \(path)', \(orElse)")
         }
     }
 

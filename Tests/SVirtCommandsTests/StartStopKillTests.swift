@@ -82,26 +82,40 @@ struct StartStopKillTests {
         }
     }
 
+    /// For each state-changing call: one whole run of `command` (counting the calls), then one run killed at each
+    /// call in turn, each followed by the next command's reconciliation and the check that nothing is left.
+    /// `prepare` readies the VM before each run (nothing for start; a running VM for destroy), `afterWhole` tidies a
+    /// whole run. Returns how many kill points there were.
+    func killAtEach(_ h: Host, _ command: [String], prepare: () throws -> Void, afterWhole: () throws -> Void) throws -> Int {
+        var total = 0
+        for call in Self.syscalls {
+            try h.reset()
+            try prepare()
+            let (full, count) = try h.traced(command, killAt: call, 0)
+            #expect(full.status == 0, "\(command[0]): \(full.stderr)")
+            try afterWhole()
+            try h.expectPristine("after a whole \(command[0]) (\(call))")
+            for n in stride(from: 1, through: count, by: 1) {
+                try h.reset()
+                try prepare()
+                let (killed, _) = try h.traced(command, killAt: call, n)
+                #expect(killed.status == 128 + SIGKILL, "\(command[0]) was not killed at \(call) #\(n): \(killed.status) \(killed.stderr)")
+                try h.expectPristine("\(command[0]) killed at \(call) #\(n)")
+                total += 1
+            }
+        }
+        return total
+    }
+
     @Test("svirt start killed at each xattr write, xattr removal and owner change: the next command gives everything back")
     func start() throws {
         let h = try Host()
         try h.reset()
         #expect(try h.svirtHere(["define", "\(h.dir)/vm.xml"]).status == 0)
-        var total = 0
-        for call in Self.syscalls {
-            try h.reset()
-            let (full, count) = try h.traced(["start", "killme", "--stand-in"], killAt: call, 0)
-            #expect(full.status == 0, "start: \(full.stderr)")
-            #expect(try h.svirtHere(["destroy", "killme"]).status == 0)
-            try h.expectPristine("after a whole start and destroy (\(call))")
-            for n in stride(from: 1, through: count, by: 1) {
-                try h.reset()
-                let (killed, _) = try h.traced(["start", "killme", "--stand-in"], killAt: call, n)
-                #expect(killed.status == 128 + SIGKILL, "start was not killed at \(call) #\(n): \(killed.status) \(killed.stderr)")
-                try h.expectPristine("start killed at \(call) #\(n)")
-                total += 1
-            }
-        }
+        let total = try killAtEach(h, ["start", "killme", "--stand-in"], prepare: {}, afterWhole: {
+            let destroyed = try h.svirtHere(["destroy", "killme"])
+            #expect(destroyed.status == 0, "destroy: \(destroyed.stderr)")
+        })
         #expect(total >= 10, "only \(total) kill points")
         print("start: killed at \(total) state-changing calls")
     }
@@ -111,23 +125,10 @@ struct StartStopKillTests {
         let h = try Host()
         try h.reset()
         #expect(try h.svirtHere(["define", "\(h.dir)/vm.xml"]).status == 0)
-        var total = 0
-        for call in Self.syscalls {
-            try h.reset()
-            #expect(try h.svirtHere(["start", "killme", "--stand-in"]).status == 0)
-            let (full, count) = try h.traced(["destroy", "killme"], killAt: call, 0)
-            #expect(full.status == 0, "destroy: \(full.stderr)")
-            try h.expectPristine("after a whole destroy (\(call))")
-            for n in stride(from: 1, through: count, by: 1) {
-                try h.reset()
-                let started = try h.svirtHere(["start", "killme", "--stand-in"])
-                #expect(started.status == 0, "start: \(started.stderr)")
-                let (killed, _) = try h.traced(["destroy", "killme"], killAt: call, n)
-                #expect(killed.status == 128 + SIGKILL, "destroy was not killed at \(call) #\(n): \(killed.status) \(killed.stderr)")
-                try h.expectPristine("destroy killed at \(call) #\(n)")
-                total += 1
-            }
-        }
+        let total = try killAtEach(h, ["destroy", "killme"], prepare: {
+            let started = try h.svirtHere(["start", "killme", "--stand-in"])
+            #expect(started.status == 0, "start: \(started.stderr)")
+        }, afterWhole: {})
         #expect(total >= 6, "only \(total) kill points")
         print("destroy: killed at \(total) state-changing calls")
     }

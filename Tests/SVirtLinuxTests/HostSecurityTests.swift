@@ -196,6 +196,46 @@ struct HostSecurityTests {
         #expect(try life.local.reservationsNow().isEmpty)
     }
 
+    @Test("--force hands a hard-linked image over, and says what it overrides")
+    func forceSaysWhat() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let life = try lifecycle(dir)
+        let original = try makeImage(dir, "mine.img", megabytes: 1)
+        #expect(Glibc.link(original, dir.file("second-name.img")) == 0)
+        var o = DomainLifecycle.StartOptions()
+        o.standIn = true
+        o.force = true
+        let s = try await life.start(try DomainDefinition(xml: tcgXML("forced", disk: original)), options: o)
+        #expect(s.warnings.contains { $0.hasPrefix("--force:") && $0.contains("hard links") }, "\(s.warnings)")
+        _ = try await life.stop(name: "forced", mode: .destroy)
+    }
+
+    @Test("the runtime directory is root's, and a qemu.log symlink planted in it is never followed")
+    func runtimeDirectory() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let life = try lifecycle(dir)
+        let img = try makeImage(dir, "rt.img", megabytes: 1)
+        var o = DomainLifecycle.StartOptions()
+        o.standIn = true
+        let s = try await life.start(try DomainDefinition(xml: tcgXML("rt", disk: img)), options: o)
+        let runtime = try #require(s.domain.runtimeDirectory)
+        var st = stat()
+        #expect(stat(runtime, &st) == 0 && st.st_uid == 0 && st.st_mode & 0o777 == 0o700)
+        _ = try await life.stop(name: "rt", mode: .destroy)
+        // A log symlink left where the next start opens its log (as root, O_CREAT) is refused, not followed.
+        let target = dir.file("host-file")
+        try "keep\n".write(toFile: target, atomically: false, encoding: .utf8)
+        mkdir(runtime, 0o700)
+        #expect(symlink(target, "\(runtime)/qemu.log") == 0)
+        await #expect(throws: (any Error).self) {
+            _ = try await life.start(try DomainDefinition(xml: tcgXML("rt", disk: img)), options: o)
+        }
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep\n")
+        #expect(try life.local.runningDomains().isEmpty)
+    }
+
     @Test("a sysfs file, svirt's own registry and a host system file are refused for every seclabel type, owners untouched",
           arguments: ["", "<seclabel type='none'/>",
                       "<seclabel type='static' model='selinux' relabel='no'><label>system_u:system_r:svirt_t:s0:c1,c2</label></seclabel>"])
