@@ -76,8 +76,8 @@ public struct QEMUEmulator: Sendable, Hashable {
     /// binary identity (device, inode, size, modification time) unless `cached` is false.
     /// The emulator must pass `refusal(_:allowed:)` (a root-owned system QEMU, or one svirt.conf allows), and it
     /// runs as the guest user (`probeSandbox`), never as root.
-    public static func probe(_ path: String, cached: Bool = true, allowed: [String] = [], user: GuestUser? = nil) throws -> QEMUEmulator {
-        try checkAllowed(path, allowed: allowed)
+    public static func probe(_ given: String, cached: Bool = true, allowed: [String] = [], user: GuestUser? = nil) throws -> QEMUEmulator {
+        let path = try checkAllowed(given, allowed: allowed)
         let key = try identity(of: path)
         if cached, let hit = probes.withLock({ $0[key] }) { return hit }
         var sandbox = true

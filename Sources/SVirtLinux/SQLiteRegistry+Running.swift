@@ -137,9 +137,10 @@ extension SQLiteRegistry {
     /// The emulator at `path` as probed once and kept, keyed by the binary's identity (device, inode, size,
     /// modification time), so a replaced binary is probed again. Probing runs QEMU once (`-L help`), which costs a
     /// start about as much as everything else svirt does.
-    public func emulator(at path: String, allowed: [String] = [], user: GuestUser? = nil) throws -> QEMUEmulator {
+    public func emulator(at given: String, allowed: [String] = [], user: GuestUser? = nil) throws -> QEMUEmulator {
         // The rule is checked on every use, the cache notwithstanding: svirt.conf or the file's owner may change.
-        try QEMUEmulator.checkAllowed(path, allowed: allowed)
+        // From here on only the canonical path that passed is used.
+        let path = try QEMUEmulator.checkAllowed(given, allowed: allowed)
         let key = try QEMUEmulator.identity(of: path)
         if let row = try transaction({ db in try Row.fetchOne(db, sql: "SELECT * FROM emulator WHERE identity = ?", arguments: [key]) }) {
             let sandbox: Int64 = row["sandbox"], dirs: String = row["data_directories"]

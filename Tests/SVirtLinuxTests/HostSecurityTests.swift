@@ -313,6 +313,29 @@ struct HostSecurityTests {
         #expect(QEMUEmulator.refusal("/usr/bin/qemu-system-x86_64") == nil || !hasQEMU)
     }
 
+    @Test("an emulator named through a user's symlink is run by its checked canonical path, so swapping the link changes nothing",
+          .enabled(if: hasQEMU, "needs QEMU"))
+    func emulatorThroughSymlink() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let life = try lifecycle(dir)
+        let userDir = dir.file("user")
+        mkdir(userDir, 0o755)
+        chown(userDir, nobody, nobody)
+        let link = "\(userDir)/qemu"
+        #expect(symlink("/usr/bin/qemu-system-x86_64", link) == 0)
+        let e = try life.local.emulator(at: link)
+        #expect(e.path == "/usr/bin/qemu-system-x86_64")
+        // The link now names a script: what svirt runs was fixed at the check.
+        let script = "\(userDir)/evil"
+        try "#!/bin/sh\ntouch \(dir.file("ran"))\n".write(toFile: script, atomically: false, encoding: .utf8)
+        unlink(link)
+        #expect(symlink(script, link) == 0)
+        #expect(e.path == "/usr/bin/qemu-system-x86_64")
+        #expect(throws: SVirtError.self) { _ = try life.local.emulator(at: link) }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("ran")))
+    }
+
     @Test("the emulator probe runs as the guest user, not as root")
     func probeAsGuest() throws {
         let dir = try TemporaryDirectory()
