@@ -144,13 +144,8 @@ public struct Relabeler: Sendable {
                     do { path = try store.resolve(entry.path) } catch let e as SVirtError where e.code == .notFound { continue }
                     let file: any LabeledFile
                     do { file = try store.open(path) } catch let e as SVirtError where e.code == .notFound { continue }
-                    if let why = ResourceGuard.refusal(path: path, file: file, entry: entry, protected: options.protectedDirectories) {
-                        guard options.force else {
-                            throw SVirtError(.labeling, "\(entry.resource): refusing to hand \(path)\(path == entry.path ? "" : " (from \(entry.path))") "
-                                             + "to the guest: \(why)")
-                        }
-                        report.warnings.append("--force: \(entry.resource): \(path) is handed to the guest although \(why)")
-                    }
+                    try guardFile(file, at: path, entry: entry, options: options, doing: "hand", to: " to the guest",
+                                  forced: "handed to the guest", report: &report)
                     // Not relabelled does not mean free to take: a file that carries another VM's level is that VM's.
                     if let text = try? file.selinuxContext(), let level = (try? SecurityContext(parsing: text))?.level,
                        !level.categories.isEmpty, let owner = ownerOfLevel(level), owner != plan.domain {
@@ -191,17 +186,26 @@ public struct Relabeler: Sendable {
                                  + "device that the XML does not hand to the guest as a <hostdev>, and relabelling it would change "
                                  + "who on the host may use it; pass --force if the device belongs to this VM")
             }
-            if let why = ResourceGuard.refusal(path: path, file: file, entry: entry, protected: options.protectedDirectories) {
-                guard options.force else {
-                    throw SVirtError(.labeling, "\(entry.resource): refusing to relabel \(path)\(path == entry.path ? "" : " (from \(entry.path))"): \(why)")
-                }
-                report.warnings.append("--force: \(entry.resource): \(path) is relabelled although \(why)")
-            }
+            try guardFile(file, at: path, entry: entry, options: options, doing: "relabel", to: "",
+                          forced: "relabelled", report: &report)
             seen[path] = (entry.resource, context)
             files[entry.path] = file
             targets.append(Target(entry: entry, context: context, file: file))
         }
         return targets
+    }
+
+    /// `ResourceGuard`'s rule on one opened file: a refusal throws, naming the resource, the path and the reason;
+    /// under `--force` it becomes a warning that says what was overridden.
+    func guardFile(_ file: any LabeledFile, at path: String, entry: LabelPlan.Entry, options: Options, doing verb: String,
+                   to suffix: String, forced: String, report: inout LabelReport) throws {
+        guard let why = ResourceGuard.refusal(path: path, file: file, entry: entry, protected: options.protectedDirectories) else { return }
+        guard options.force else {
+            let from = path == entry.path ? "" : " (from \(entry.path))"
+            let joiner = suffix.isEmpty ? ":" : "\(suffix):"
+            throw SVirtError(.labeling, "\(entry.resource): refusing to \(verb) \(path)\(from)\(joiner) \(why)")
+        }
+        report.warnings.append("--force: \(entry.resource): \(path) is \(forced) although \(why)")
     }
 
     /// Labels one path. Returns what to undo, or nil when nothing changed (no label support).

@@ -25,7 +25,7 @@ public struct HeldFileRecord: Sendable, Hashable, Codable {
         let rc = buffer.withUnsafeMutableBufferPointer { b in
             svirt_file_handle(f.fd, b.baseAddress, b.count, &length, &type, &mount)
         }
-        let hex = rc == 0 ? buffer.prefix(length).map { String(format: "%02x", $0) }.joined() : nil
+        let hex = rc == 0 ? Hex.encode(buffer.prefix(length)) : nil
         return HeldFileRecord(planPath: planPath, path: f.path, device: facts.device, inode: facts.inode, handle: hex,
                               handleType: type, mountID: mount)
     }
@@ -33,15 +33,7 @@ public struct HeldFileRecord: Sendable, Hashable, Codable {
     /// Opens the recorded inode again (O_PATH), checked to be the same (device, inode); nil when the handle is
     /// gone (the file was deleted) or the filesystem cannot open handles.
     func reopen(procRoot: String = "/proc") -> XattrFile? {
-        guard let hex = handle, hex.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        var i = hex.startIndex
-        while i < hex.endIndex {
-            let j = hex.index(i, offsetBy: 2)
-            guard let b = UInt8(hex[i..<j], radix: 16) else { return nil }
-            bytes.append(b)
-            i = j
-        }
+        guard let bytes = handle.flatMap(Hex.decode) else { return nil }
         guard let mountPoint = Self.mountPoint(id: mountID) else { return nil }
         let mfd = Glibc.open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard mfd >= 0 else { return nil }

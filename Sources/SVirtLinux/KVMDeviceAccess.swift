@@ -127,8 +127,7 @@ public struct KVMDeviceAccess: Sendable {
 
     /// `mode=0600 acl=-` or `mode=0600 acl=<hex>`.
     static func encodeOriginal(mode: mode_t, acl: [UInt8]?) -> String {
-        let hex = acl.map { $0.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() }
-        return "mode=\(String(mode, radix: 8)) acl=\(hex ?? "-")"
+        return "mode=\(String(mode, radix: 8)) acl=\(acl.map(Hex.encode) ?? "-")"
     }
 
     static func decodeOriginal(_ text: String) -> (mode: mode_t, acl: [UInt8]?)? {
@@ -137,16 +136,9 @@ public struct KVMDeviceAccess: Sendable {
         for field in text.split(separator: " ") {
             if field.hasPrefix("mode=") { mode = mode_t(field.dropFirst(5), radix: 8) }
             if field.hasPrefix("acl=") {
-                let hex = Array(field.dropFirst(4).utf8)
-                if hex == Array("-".utf8) { acl = .some(nil); continue }
-                guard hex.count % 2 == 0 else { return nil }
-                var bytes: [UInt8] = []
-                var i = 0
-                while i < hex.count {
-                    guard let b = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-                    bytes.append(b)
-                    i += 2
-                }
+                let hex = field.dropFirst(4)
+                if hex == "-" { acl = .some(nil); continue }
+                guard let bytes = Hex.decode(hex) else { return nil }
                 acl = .some(bytes)
             }
         }
