@@ -53,6 +53,14 @@ func makeLifecycle(_ dir: TemporaryDirectory, checker: (any AccessChecker)? = ni
                                driver: { env, levels in try SecurityDriver.host(env, registry: levels, checker: checker) })
 }
 
+/// A lifecycle whose guests run as nobody under Landlock, in a world-searchable scratch directory.
+func landlockLifecycleAsNobody(_ dir: TemporaryDirectory) throws -> DomainLifecycle {
+    chmod(dir.path, 0o755)
+    let life = try makeLifecycle(dir, config: "user = nobody\n")
+    life.mechanismOverride = .landlock
+    return life
+}
+
 func domainXML(_ name: String, disk: String, seclabel: String = "") -> String {
     """
     <domain type='kvm'><name>\(name)</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>

@@ -49,13 +49,7 @@ private func tcgXML(_ name: String, disk: String, extra: String = "", seclabel: 
 @Suite("Host security: a start takes each resource once and holds it", .serialized,
        .enabled(if: getuid() == 0, "needs root"))
 struct HostSecurityTests {
-    /// A lifecycle whose guests run as nobody (the default guest user), in a world-searchable scratch directory.
-    func lifecycle(_ dir: TemporaryDirectory, config: String = "user = nobody\n") throws -> DomainLifecycle {
-        chmod(dir.path, 0o755)
-        let life = try makeLifecycle(dir, config: config)
-        life.mechanismOverride = .landlock
-        return life
-    }
+    func lifecycle(_ dir: TemporaryDirectory) throws -> DomainLifecycle { try landlockLifecycleAsNobody(dir) }
 
     @Test("a symlink swapped in for the image by its directory's owner, in a tight loop over 1,000 starts, never hands the host file to the guest",
           .enabled(if: hasQEMU && landlockVersion >= 6, "needs QEMU and Landlock ABI 6"), .timeLimit(.minutes(20)))

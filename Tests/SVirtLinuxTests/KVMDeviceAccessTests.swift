@@ -113,9 +113,7 @@ struct KVMDeviceAccessTests {
     func kvmGuestAsNobody() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        chmod(dir.path, 0o755)
-        let life = try makeLifecycle(dir, config: "user = nobody\n")
-        life.mechanismOverride = .landlock
+        let life = try landlockLifecycleAsNobody(dir)
         let img = try makeImage(dir, "k.img", megabytes: 1)
         let name = "kvm-\(getpid())"
         let s = try await life.start(try DomainDefinition(xml: domainXML(name, disk: img)))

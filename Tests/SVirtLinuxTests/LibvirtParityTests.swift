@@ -8,12 +8,7 @@ import Testing
 /// Regressions from mapping libvirt's sVirt QE cases (tp-libvirt `svirt`) onto svirt.
 @Suite("libvirt parity regressions", .serialized, .enabled(if: getuid() == 0, "needs root"))
 struct LibvirtParityTests {
-    func lifecycle(_ dir: TemporaryDirectory) throws -> DomainLifecycle {
-        chmod(dir.path, 0o755)
-        let life = try makeLifecycle(dir, config: "user = nobody\n")
-        life.mechanismOverride = .landlock
-        return life
-    }
+    func lifecycle(_ dir: TemporaryDirectory) throws -> DomainLifecycle { try landlockLifecycleAsNobody(dir) }
 
     @Test("svirt_start_destroy with <seclabel model='dac'/>: destroy gives back owner, label and level",
           arguments: ["<seclabel type='dynamic' model='dac'/>",
