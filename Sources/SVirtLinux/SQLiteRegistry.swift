@@ -4,7 +4,8 @@ import Glibc
 import SELinux
 import SVirt
 
-/// The local registry: SQLite (through GRDB) in WAL mode in the state directory.
+/// The local registry: SQLite (through GRDB) in the state directory, in WAL mode where this process may map the
+/// `-shm` file, else with a rollback journal (`Journal`).
 ///
 /// It holds defined domains, running domains and level reservations. Every change runs in an `IMMEDIATE`
 /// transaction, so concurrent `svirt` processes are serialised by SQLite's write lock and a level can never be
@@ -16,15 +17,20 @@ public final class SQLiteRegistry: LevelRegistry {
     let db: DatabaseQueue
     let coolDown: Double
     let host: String?
+    /// The journal it keeps.
+    public let journal: Journal
 
-    /// Opens (creating if needed) the registry in `state`.
-    public init(state: StateDirectory, coolDown: Double = 3600, host: String? = nil) throws {
+    /// Opens (creating if needed) the registry in `state`. `journal` nil: WAL where this process may map a file
+    /// in the state directory, else a rollback journal.
+    public init(state: StateDirectory, coolDown: Double = 3600, host: String? = nil, journal: Journal? = nil) throws {
         self.state = state
         self.coolDown = coolDown
         self.host = host
         try state.create()
+        let journal = journal ?? Self.journal(for: state.path)
+        self.journal = journal
         var config = Configuration()
-        config.journalMode = .wal
+        config.journalMode = journal == .wal ? .wal : .default
         config.busyMode = .timeout(120)
         config.label = "svirt-registry"
         let lock = try FileLock(path: "\(state.path)/registry.lock")
@@ -32,6 +38,7 @@ public final class SQLiteRegistry: LevelRegistry {
         // An existing file must be an svirt registry: an empty or foreign file is refused, never given a fresh
         // schema (that would silently lose every definition). A missing one is created whole.
         if try Self.inspectExisting(state.registryPath) {
+            if journal == .rollback, Self.isWAL(state.registryPath) { try Self.leaveWAL(state.registryPath) }
             try Self.checkIsRegistry(state.registryPath)
         } else {
             try Self.createNew(state.registryPath)

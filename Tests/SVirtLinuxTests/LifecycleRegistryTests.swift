@@ -117,3 +117,37 @@ import Testing
         #expect(try r.booleanSettings() == ["virt_transition_userdomain": true])
     }
 }
+
+@Suite("Registry: the journal it keeps") struct RegistryJournalTests {
+    @Test("WAL where the state directory's files may be mapped; a WAL registry opened with a rollback journal keeps every row and leaves WAL without a -shm")
+    func rollbackFromWAL() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let state = StateDirectory(path: dir.path)
+        #expect(SQLiteRegistry.canMapShared(in: dir.path))
+        do {   // each registry is closed at the end of its scope, as each svirt command's is when it exits
+            let first = try SQLiteRegistry(state: state)
+            #expect(first.journal == .wal)
+            #expect(try first.define(name: "vm1", uuid: "u-1", xml: "<a/>") == .created)
+            #expect(SQLiteRegistry.isWAL(state.registryPath))
+        }
+        let entries = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(!entries.contains { $0.hasPrefix(".svirt-map-probe") }, "the probe file is removed: \(entries)")
+
+        // As svirt under a policy that refuses the map of the -shm (Debian's virtd_t in /var/lib/svirt).
+        do {
+            let second = try SQLiteRegistry(state: state, journal: .rollback)
+            #expect(second.journal == .rollback)
+            #expect(!SQLiteRegistry.isWAL(state.registryPath))
+            #expect(try second.definedDomain(named: "vm1")?.xml == "<a/>")
+            #expect(try second.define(name: "vm2", uuid: "u-2", xml: "<b/>") == .created)
+            #expect(try second.definedDomains().map(\.name) == ["vm1", "vm2"])
+            #expect(!FileManager.default.fileExists(atPath: state.registryPath + "-shm"))
+            #expect(!FileManager.default.fileExists(atPath: state.registryPath + "-wal"))
+        }
+        // A process that may map goes back to WAL, with every row.
+        let third = try SQLiteRegistry(state: state)
+        #expect(try third.definedDomains().map(\.name) == ["vm1", "vm2"])
+        #expect(SQLiteRegistry.isWAL(state.registryPath))
+    }
+}
