@@ -67,15 +67,27 @@ public struct HostProbe: Sendable {
     }
 
     /// Whether svirt can write `security.selinux` and its `trusted.svirt.*` records on files in `directory`.
-    public func labelsWritable(in directory: String) -> (writable: Bool, reason: String) {
+    ///
+    /// The probe file is given the image label, as an image is at start. Where SELinux runs, the file is created
+    /// with that label already (the thread's `fscreate`), so the probe asks the policy what a start asks of it
+    /// (relabel an image type) and not whether svirt may relabel the state directory's own type, which a
+    /// confined svirt (`virtd_t`) may not and never needs to.
+    public func labelsWritable(in directory: String,
+                               imageLabel: String = "system_u:object_r:svirt_image_t:s0") -> (writable: Bool, reason: String) {
         let path = "\(directory)/.svirt-probe-\(getpid())"
+        let createdLabelled = selinux() != .disabled && FileCreationContext.set(imageLabel, procRoot: procRoot)
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { return (false, "cannot create a file in \(directory): \(String(cString: strerror(errno)))") }
+        let openErrno = errno
+        if createdLabelled { _ = FileCreationContext.set(nil, procRoot: procRoot) }
+        guard fd >= 0 else {
+            let how = createdLabelled ? " labelled \(imageLabel)" : ""
+            return (false, "cannot create a file\(how) in \(directory): \(String(cString: strerror(openErrno)))")
+        }
         defer {
             close(fd)
             unlink(path)
         }
-        let label = Array("system_u:object_r:svirt_image_t:s0".utf8)
+        let label = Array(imageLabel.utf8)
         do {
             try ExtendedAttributes.set(ExtendedAttributes.selinux, value: label, fd: fd, path: path)
             try ExtendedAttributes.set("trusted.svirt.probe", value: [0x31], fd: fd, path: path)
@@ -87,6 +99,27 @@ public struct HostProbe: Sendable {
             return (false, String(describing: error))
         }
         return (true, "security.selinux and trusted.* can be set in \(directory)")
+    }
+
+    /// The kernel's booleans whose names start with `prefix`, read from `selinuxfs/booleans` (the current value,
+    /// the first number of each file).
+    public func kernelBooleans(selinuxfs: String, prefix: String) -> [HostReport.BooleanEntry] {
+        let dir = "\(selinuxfs)/booleans"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        return names.filter { $0.hasPrefix(prefix) }.sorted().map { name in
+            let path = "\(dir)/\(name)"
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                return HostReport.BooleanEntry(name: name, value: nil, detail: "\(path): \(String(cString: strerror(errno)))")
+            }
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0, let current = String(decoding: buffer.prefix(n), as: UTF8.self).split(separator: " ").first else {
+                return HostReport.BooleanEntry(name: name, value: nil, detail: "\(path): \(n < 0 ? String(cString: strerror(errno)) : "empty")")
+            }
+            return HostReport.BooleanEntry(name: name, value: current == "1" ? "on" : "off", detail: nil)
+        }
     }
 
     /// The mechanism `start` would use.

@@ -10,6 +10,13 @@ public struct HostReport: Sendable, Codable {
         public var source: String
     }
 
+    public struct BooleanEntry: Sendable, Codable {
+        public var name: String
+        /// `on` or `off`, or nil when it cannot be read (`detail` says why).
+        public var value: String?
+        public var detail: String?
+    }
+
     public var selinux: String
     public var selinuxDetail: String
     public var selinuxRoot: String
@@ -18,6 +25,10 @@ public struct HostReport: Sendable, Codable {
     public var policyTypeSource: String?
     public var policyPath: String?
     public var policyVersion: Int?
+    /// Why the host's policy is not used, when it has one.
+    public var policyProblem: String?
+    /// The kernel's `virt_*` booleans, from selinuxfs (empty where SELinux is off).
+    public var booleans: [BooleanEntry]
     public var fileContexts: String?
     public var contexts: [ContextEntry]
     public var managerContext: String
@@ -75,7 +86,7 @@ public struct HostReport: Sendable, Codable {
                 : "; \(asGuest.reason), so svirt gives \(user.user) an ACL entry on it for each KVM guest's life"
         }
         try? env.state.create()
-        let labels = probe.labelsWritable(in: env.state.path)
+        let labels = probe.labelsWritable(in: env.state.path, imageLabel: c.imageBase.context.description)
         return HostReport(
             selinux: state.rawValue,
             selinuxDetail: mount.map { "selinuxfs at \($0)" } ?? "selinuxfs is not mounted: the kernel does not run SELinux",
@@ -83,7 +94,8 @@ public struct HostReport: Sendable, Codable {
             configuredMode: sel.configuredMode?.rawValue,
             policyType: sel.policyType,
             policyTypeSource: sel.policyTypeSource?.description,
-            policyPath: sel.policyPath, policyVersion: sel.policyVersion,
+            policyPath: sel.policyPath, policyVersion: sel.policyVersion, policyProblem: sel.policyProblem,
+            booleans: mount.map { probe.kernelBooleans(selinuxfs: $0, prefix: "virt_") } ?? [],
             fileContexts: sel.fileContextsPath,
             contexts: entries,
             managerContext: manager.context.description, managerContextSource: manager.source.description,
@@ -114,8 +126,15 @@ public struct HostReport: Sendable, Codable {
         row("SELinux:", "\(selinux) (\(selinuxDetail))")
         if let m = configuredMode { row("Configured mode:", "\(m) (\(selinuxRoot)/config; the kernel's state is the line above)") }
         row("Policy type:", policyType.map { "\($0) (\(policyTypeSource ?? ""))" } ?? "none: built-in defaults (\(selinuxRoot) has no configuration)")
-        row("Policy:", policyPath.map { "\($0) (version \(policyVersion ?? 0))" } ?? "none on the host: svirt's built-in policy")
+        row("Policy:", policyPath.map { "\($0) (version \(policyVersion ?? 0))" }
+            ?? policyProblem.map { "svirt's built-in policy: \($0)" } ?? "none on the host: svirt's built-in policy")
         row("File contexts:", fileContexts ?? "none on the host")
+        if !booleans.isEmpty {
+            l.append("Booleans (the kernel's, from selinuxfs):")
+            for b in booleans {
+                l.append("  " + b.name.padding(toLength: 30, withPad: " ", startingAt: 0) + (b.value ?? "unreadable (\(b.detail ?? "?"))"))
+            }
+        }
         l.append("Contexts:")
         for e in contexts {
             l.append("  " + e.role.padding(toLength: 19, withPad: " ", startingAt: 0)

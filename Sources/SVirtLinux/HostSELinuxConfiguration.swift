@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import SELinux
 import SVirt
 
@@ -21,6 +22,9 @@ public struct HostSELinuxConfiguration: Sendable {
     /// `policy/policy.NN` with the highest NN, when one exists.
     public var policyPath: String?
     public var policyVersion: Int?
+    /// Why the host's binary policy is not used although the policy type has a policy directory (it may not be
+    /// read by this process, or holds no policy.NN).
+    public var policyProblem: String?
     /// What was missing and which built-in value stands in for it.
     public var notes: [String]
 
@@ -104,17 +108,47 @@ public struct HostSELinuxConfiguration: Sendable {
         if fileContexts == nil { notes.append("\(fcPath) does not exist: images are restored to \(contexts.restoreFallback.context)") }
 
         var best: (String, Int)?
-        if let names = try? fm.contentsOfDirectory(atPath: "\(typeDir)/policy") {
+        var policyProblem: String?
+        switch Self.directoryNames("\(typeDir)/policy") {
+        case .success(let names):
             for n in names where n.hasPrefix("policy.") {
                 if let v = Int(n.dropFirst("policy.".count)), v > (best?.1 ?? -1) { best = ("\(typeDir)/policy/\(n)", v) }
             }
+            if best == nil {
+                policyProblem = "\(typeDir)/policy has no policy.NN"
+                notes.append("\(typeDir)/policy has no policy.NN: decisions use svirt's built-in policy")
+            }
+        case .failure(let e) where e.errno == EACCES:
+            policyProblem = "\(typeDir)/policy may not be read by this process (\(String(cString: strerror(e.errno))))"
+            // A confined svirt: Debian's policy lets virtd_t read no policy_config_t directory or file.
+            notes.append("\(typeDir)/policy may not be read by this process (\(String(cString: strerror(e.errno)))), so decisions use "
+                         + "svirt's built-in policy; run svirt check and explain from an administrator's shell, or load "
+                         + "svirt's policy module, which lets virtd_t read the policy (README: SELinux policy module)")
+        case .failure(let e):
+            policyProblem = "cannot list \(typeDir)/policy (\(String(cString: strerror(e.errno))))"
+            notes.append("cannot list \(typeDir)/policy (\(String(cString: strerror(e.errno)))): decisions use svirt's built-in policy")
         }
-        if best == nil { notes.append("\(typeDir)/policy has no policy.NN: decisions use svirt's built-in policy") }
 
-        return HostSELinuxConfiguration(root: root, configuredMode: config.mode, policyType: type,
+        var result = HostSELinuxConfiguration(root: root, configuredMode: config.mode, policyType: type,
                                         policyTypeSource: typeSource, contexts: contexts,
                                         fileContextsPath: fileContexts, policyPath: best?.0, policyVersion: best?.1,
                                         notes: notes)
+        result.policyProblem = policyProblem
+        return result
+    }
+
+    /// The names in a directory, or the errno of opening it.
+    static func directoryNames(_ path: String) -> Result<[String], SystemCallError> {
+        guard let dir = opendir(path) else { return .failure(SystemCallError(call: "opendir", path: path, errno: errno)) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return .success(names)
     }
 
     /// The file's text, nil when it does not exist, or an error naming it when it cannot be read.
