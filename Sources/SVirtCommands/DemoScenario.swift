@@ -341,7 +341,7 @@ final class DemoScenario {
             say("error: domain '\(name)' is not running")
             return
         }
-        let client = try QMPClient.connect(path: g.qmpSocket, timeout: .seconds(10))
+        let client = try QMPClient.connect(path: g.qmpSocket, timeout: .seconds(10), peerContext: ProcFS().context(of: g.identity.pid))
         defer { client.close() }
         say(try client.send(message).json)
     }

@@ -41,7 +41,8 @@ struct QEMUMonitorCommand: AsyncParsableCommand {
                 }
                 let monitor: QMPClient
                 do {
-                    monitor = try QMPClient.connect(path: g.qmpSocket, timeout: .seconds(timeout))
+                    monitor = try QMPClient.connect(path: g.qmpSocket, timeout: .seconds(timeout),
+                                                    peerContext: ProcFS().context(of: g.identity.pid))
                 } catch {
                     throw SVirtError(.launch, "cannot reach the monitor of '\(s.name)' at \(g.qmpSocket): \(error)")
                 }

@@ -342,6 +342,16 @@ public final class DomainLifecycle {
         row.details.notes = notes
         try local.updateRunning(row)
 
+        // QEMU's log is appended by QEMU in its VM's domain: it carries the VM's image label.
+        if mechanism == .selinux || mechanism == .selinuxPermissive, label.process != nil {
+            do {
+                try runtime.createLabelledLog(label.image.description)
+            } catch {
+                warnings.append("QEMU may not be able to write its log \(runtime.logFile): cannot label it "
+                                + "\(label.image): \(error)")
+            }
+        }
+
         // Spawn, record the process at once, wait for the monitor.
         let commandLine = launch.commandLine
         let name = domain.name

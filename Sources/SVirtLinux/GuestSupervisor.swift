@@ -93,7 +93,7 @@ public enum GuestSupervisor {
                 throw failure("\((d.executable as NSString).lastPathComponent) did not answer on its monitor "
                               + "\(qmpSocket) within \(timeout); it was killed")
             }
-            if fd < 0 { fd = (try? UnixSocket.connect(path: qmpSocket)) ?? -1 }
+            if fd < 0 { fd = (try? UnixSocket.connect(path: qmpSocket, peerContext: d.execContext?.description)) ?? -1 }
             if fd < 0 {
                 usleep(5_000)
                 continue
@@ -132,7 +132,8 @@ public enum GuestSupervisor {
             return .alreadyGone
         }
         if powerdownTimeout > .zero {
-            if let monitor = try? QMPClient.connect(path: g.qmpSocket, timeout: min(powerdownTimeout, .seconds(5))) {
+            if let monitor = try? QMPClient.connect(path: g.qmpSocket, timeout: min(powerdownTimeout, .seconds(5)),
+                                                    peerContext: proc.context(of: pid)) {
                 let sent = (try? monitor.execute("system_powerdown", timeout: .seconds(5))) != nil
                 monitor.close()
                 if sent && waitForExit(g, pidfd: pidfd, timeout: powerdownTimeout, proc: proc) { return .poweredOff }

@@ -149,6 +149,15 @@ public enum ProcessLauncher {
         case .socketCreateContext:
             message = "cannot start \(exe): the socket-create context '\(d.socketCreateContext.map(\.description) ?? "")' "
                 + "could not be written to \(path): \(why); nothing was started"
+        case .listener where e == EACCES && d.socketCreateContext != nil:
+            // The socket is created in the VM's context (sockcreate): the policy refused the manager's domain a
+            // socket of that domain, as it refuses running anything there.
+            let context = d.socketCreateContext.map(\.description) ?? ""
+            message = "cannot start \(exe): the SELinux policy refused creating its monitor socket \(path) as "
+                + "\(context) (\(why)): the manager's domain may not create objects of, nor start a process in, "
+                + "that domain. A static label must name a domain the policy lets svirt start VMs in (svirt_t, "
+                + "svirt_tcg_t); a user domain such as unconfined_t needs virt_transition_userdomain, a boolean "
+                + "some policies (Debian's) do not have. Nothing was started"
         case .listener:
             message = "cannot start \(exe): cannot listen on the unix socket \(path): \(why). "
                 + "Remove a stale socket there, or shorten the path (at most 107 bytes)"

@@ -108,10 +108,11 @@ public final class QMPClient {
     private var nextID: Int64 = 1
 
     /// Connects, reads the greeting and leaves capabilities negotiation mode (`qmp_capabilities`).
-    public static func connect(path: String, timeout: Duration = .seconds(10)) throws -> QMPClient {
+    /// `peerContext`: QEMU's SELinux context, so that the connection is made at its level (`UnixSocket.connect`).
+    public static func connect(path: String, timeout: Duration = .seconds(10), peerContext: String? = nil) throws -> QMPClient {
         let fd: Int32
         do {
-            fd = try UnixSocket.connect(path: path)
+            fd = try UnixSocket.connect(path: path, peerContext: peerContext)
         } catch let e as SystemCallError {
             throw QMPError(.connect, "cannot connect to the QEMU monitor \(path): \(String(cString: strerror(e.errno)))")
         }

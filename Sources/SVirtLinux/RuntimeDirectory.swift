@@ -58,6 +58,26 @@ public struct RuntimeDirectory: Sendable, Hashable, Codable {
     public var logFile: String { "\(path)/qemu.log" }
     public var serialSocket: String { "\(path)/serial.sock" }
 
+    /// Makes QEMU's log a file labelled `context`, the VM's image label, as libvirt labels the log descriptor it
+    /// hands QEMU: QEMU, in its VM's domain, appends to the inherited descriptor, and the kernel checks that append
+    /// against the file's label (to a `virt_runtime_t` log every message would be refused). The log is created
+    /// with the label (fscreate), not relabelled: Debian's `virtd_t` may not relabel `virt_runtime_t` files. A log
+    /// left by an earlier run of the VM is kept as `qemu.log.1`.
+    public func createLabelledLog(_ context: String) throws {
+        if rename(logFile, logFile + ".1") != 0 && errno != ENOENT {
+            throw SystemCallError(call: "rename", path: logFile, errno: errno)
+        }
+        let fd: Int32 = FileCreationContext.with(context) { _ in
+            open(logFile, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }
+        guard fd >= 0 else { throw SystemCallError(call: "open", path: logFile, errno: errno) }
+        defer { close(fd) }
+        // Where fscreate was not taken (SELinux off), or gave another label, set it on the open file.
+        if (try? ExtendedAttributes.get(ExtendedAttributes.selinux, fd: fd, path: logFile)).map({ String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }) != context {
+            try ExtendedAttributes.set(ExtendedAttributes.selinux, value: Array(context.utf8), fd: fd, path: logFile)
+        }
+    }
+
     /// Removes the directory and what is in it.
     public func remove() {
         try? FileManager.default.removeItem(atPath: path)

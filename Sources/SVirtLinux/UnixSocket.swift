@@ -5,6 +5,28 @@ import SVirt
 public enum UnixSocket {
     /// Connects to the socket at `path` and returns the descriptor (CLOEXEC, blocking).
     /// The corresponding C calls are `socket(AF_UNIX, SOCK_STREAM)` and `connect`.
+    /// Connects to the stream socket at `path`. With `peerContext` (the SELinux context of the process that
+    /// listens, a VM's QEMU), the connecting socket is created with this process's own context at the peer's
+    /// level, as libvirt does for its monitor connections: the kernel gives the server's end of the connection
+    /// the listener's type with the *client's* level, and under an MLS policy QEMU may write only to a socket at
+    /// its own level (with svirt's whole range, the mls policy refuses QEMU every reply).
+    public static func connect(path: String, peerContext: String?) throws -> Int32 {
+        guard let peerContext, let own = ProcFS().context(), let context = levelled(own, like: peerContext), context != own,
+              ThreadSecurityAttribute.set("sockcreate", context) else {
+            return try connect(path: path)
+        }
+        defer { _ = ThreadSecurityAttribute.set("sockcreate", nil) }
+        return try connect(path: path)
+    }
+
+    /// `own` (user:role:type:range) with the range of `peer`; nil when either is not a context with a range.
+    static func levelled(_ own: String, like peer: String) -> String? {
+        let mine = own.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+        let theirs = peer.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+        guard mine.count == 4, theirs.count == 4, !theirs[3].isEmpty else { return nil }
+        return "\(mine[0]):\(mine[1]):\(mine[2]):\(theirs[3])"
+    }
+
     public static func connect(path: String) throws -> Int32 {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)

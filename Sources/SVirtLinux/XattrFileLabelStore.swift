@@ -208,7 +208,10 @@ final class XattrFile: LabeledFile {
     /// raise a file from s0 to s0:cX,cY), which the kernel logs as an SELinux error, not as an AVC denial.
     static func permissionHint(_ call: String, euid: uid_t) -> String {
         if euid == 0 && call.contains("security.selinux") {
-            return "the SELinux policy refused this relabel: a validatetrans rule, logged by the kernel as op=security_validate_transition"
+            return "the SELinux policy refused this relabel: a validatetrans rule, logged by the kernel as "
+                + "op=security_validate_transition; under an MLS policy only a domain with mlsfileupgrade and "
+                + "mlsfiledowngrade may change a file's level, which Debian's virtd_t lacks: load svirt's policy "
+                + "module (semodule -i selinux/svirt.cil selinux/svirt-mls.cil; README: SELinux policy module)"
         }
         return "security.* and trusted.* attributes need root"
     }
