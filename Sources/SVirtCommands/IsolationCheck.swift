@@ -40,6 +40,11 @@ struct IsolationCheck: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Write the matrix as an SVG image to FILE.", valueName: "FILE")) var svg: String?
 
+    @Option(help: ArgumentHelp("Write each cell's questions to FILE, one permission per line, with svirt's answer: "
+                               + "ALLOW|DENY<TAB>SCON TCON CLASS PERM. Another decider (the kernel through selinuxfs "
+                               + "access, libsepol, svirt policy check --batch) can answer the same lines.", valueName: "FILE"))
+    var queries: String?
+
     /// Exit status for bad input.
     static let badInput = ExitCode(2)
     /// Exit status when the check could not be made (a registry or policy failure).
@@ -86,12 +91,31 @@ struct IsolationCheck: AsyncParsableCommand {
         }
         if let path = html { try write(matrix.html(), to: path) }
         if let path = svg { try write(matrix.svg(), to: path) }
+        if let path = queries { try write(Self.queryLines(matrix).map { $0 + "\n" }.joined(), to: path) }
         if json {
             try printJSON(matrix)
         } else {
             print(matrix.text())
         }
         if matrix.failed { throw ExitCode.failure }
+    }
+
+    /// Every cell as policy questions, one per permission, each with the matrix's answer.
+    static func queryLines(_ matrix: IsolationMatrix) -> [String] {
+        var process: [String: String] = [:]
+        for m in matrix.machines { if let p = m.process { process[m.name] = p } }
+        var context: [String: String] = [:]
+        for r in matrix.resources { context[r.id] = r.context }
+        var lines: [String] = []
+        for c in matrix.cells {
+            guard let source = process[c.vm] else { continue }
+            let target = c.target.hasPrefix("process:") ? process[String(c.target.dropFirst("process:".count))] : context[c.target]
+            guard let target else { continue }
+            for p in c.permissions where !(p.reason ?? "").hasPrefix("not checked") {
+                lines.append("\(p.allowed ? "ALLOW" : "DENY")\t\(source) \(target) \(c.objectClass) \(p.name)")
+            }
+        }
+        return lines
     }
 
     func write(_ text: String, to path: String) throws {

@@ -63,7 +63,15 @@ struct PolicyOptions: ParsableArguments {
                 source = "svirt built-in policy (\(root) has no binary policy)"
             }
         }
-        let overrides = try parsedBooleans()
+        var overrides: [String: Bool] = [:]
+        if self.policy == nil, let selinuxfs = HostProbe().selinuxfsMount() {
+            // The host's policy as the kernel runs it: its booleans' current values, not the file's defaults.
+            let known = Set(policy.booleans.map(\.name))
+            for b in HostProbe().kernelBooleans(selinuxfs: selinuxfs, prefix: "") where known.contains(b.name) {
+                if let v = b.value { overrides[b.name] = v == "on" }
+            }
+        }
+        overrides.merge(try parsedBooleans()) { _, given in given }
         if !overrides.isEmpty {
             do { policy = try policy.settingBooleans(overrides) } catch let e as PolicyFormatError {
                 throw ValidationError("\(e.section): \(e.found)")

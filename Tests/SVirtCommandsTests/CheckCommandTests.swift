@@ -104,6 +104,44 @@ struct CheckCommandTests {
         #expect(r.cell("vm1", one)?["state"] as? String == "own" && r.cell("vm2", two)?["state"] as? String == "own")
     }
 
+    @Test("svirt check --queries writes every cell as one question per permission, and libsepol (audit2why) gives each the same answer, under the default and mls policies")
+    func queriesAgreeWithLibsepol() throws {
+        try requireSVirt()
+        guard (try? run("/usr/bin/python3", ["-c", "import selinux.audit2why"]).status) == 0 else { return }
+        let host = try Self.host("svirt-check-queries")
+        let shared = try host.image("shared.img", owner: (0, 0))
+        try Self.defineVM(host, "vm1", shared: shared)
+        try Self.defineVM(host, "vm2", shared: shared, readOnlyShare: true)
+        try Self.defineVM(host, "stat", seclabel: """
+            <seclabel type='static' model='selinux' relabel='yes'><label>system_u:system_r:svirt_t:s0:c7,c8</label></seclabel>
+            """)
+        let oracle = """
+            import sys, selinux.audit2why as a
+            a.init(sys.argv[1])
+            for line in open(sys.argv[2]):
+                answer, query = line.rstrip('\\n').split('\\t')
+                s, t, c, p = query.split(' ')
+                rc, _ = a.analyze(s, t, c, [p])
+                print(('ALLOW' if rc == 0 else 'DENY') + '\\t' + query)
+            """
+        for policy in [Self.defaultPolicy, Self.mlsPolicy] {
+            let file = "\(host.dir)/queries-\((policy as NSString).deletingLastPathComponent.split(separator: "/")[2])"
+            let r = try svirt(["check", "--state-dir", host.state, "--policy", policy, "--queries", file])
+            #expect(r.status == 0 || r.status == 1, "\(r.stderr)")
+            let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+            // 3 VMs, 4 resources and 2 other processes per row, every permission of each
+            #expect(lines.count >= 60, "\(lines.count) questions")
+            #expect(lines.allSatisfy { $0.hasPrefix("ALLOW\t") || $0.hasPrefix("DENY\t") })
+            #expect(lines.contains { $0.hasPrefix("ALLOW\t") } && lines.contains { $0.hasPrefix("DENY\t") })
+            let libsepol = try run("/usr/bin/python3", ["-c", oracle, policy, file])
+            try #require(libsepol.status == 0, "\(libsepol.stderr)")
+            let theirs = libsepol.stdout.split(separator: "\n").map(String.init)
+            #expect(theirs.count == lines.count)
+            let differ = zip(lines, theirs).filter { $0 != $1 }
+            #expect(differ.isEmpty, "\(policy): \(differ.count) of \(lines.count) differ: \(differ.prefix(5))")
+        }
+    }
+
     @Test("a static VM at s0:c1,c2,c3 beside a running dynamic VM at s0:c1,c2 is a FAIL that names both VMs and both levels; the check exits 1")
     func staticDominates() throws {
         try requireSVirt()
