@@ -6,12 +6,15 @@ actor GuestBoots {
     enum Mode: String, Sendable, CaseIterable {
         case defaultPolicy = "default"
         case mlsPolicy = "mls"
+        /// The mls policy with svirt's policy module (selinux/svirt.cil, svirt-mls.cil) loaded.
+        case mlsModule = "mls-module"
         case permissive = "default-permissive"
 
         var arguments: [String] {
             switch self {
             case .defaultPolicy: ["--policy", "default"]
             case .mlsPolicy: ["--policy", "mls"]
+            case .mlsModule: ["--policy", "mls", "--module"]
             case .permissive: ["--policy", "default", "--permissive"]
             }
         }
@@ -38,7 +41,7 @@ actor GuestBoots {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// With `SVIRT_SELINUX_GUEST_REPLAY=DIR`, the consoles saved in DIR (`default.log`, `mls.log`,
-    /// `default-permissive.log`, as a run leaves them in `.build-selinux-guest/logs`) are parsed instead of
+    /// `mls-module.log`, `default-permissive.log`, as a run leaves them in `.build-selinux-guest/logs`) are parsed instead of
     /// booting: for working on the assertions, never for a verdict on svirt.
     private static func boot(_ mode: Mode) throws -> GuestRun {
         if let replay = ProcessInfo.processInfo.environment["SVIRT_SELINUX_GUEST_REPLAY"], !replay.isEmpty {

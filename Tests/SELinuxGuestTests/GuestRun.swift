@@ -7,6 +7,8 @@ import Foundation
 /// - `SVIRT-AVC text`: one kernel log line with an AVC record, as the kernel wrote it
 /// - `SVIRT-SELINUX-ERR text`: one kernel log line with another SELinux refusal (validatetrans)
 /// - `SVIRT-HOST ...`: what the host side saw (accelerator, wall time)
+/// - `SVIRT-ENGINE tag| line`, `SVIRT-KERNEL tag| line`, `SVIRT-LIBSELINUX tag| line`: the oracle comparison's
+///   answers, svirt's engine's and the kernel's (selinuxfs access) or libselinux's (matchpathcon), per question
 ///
 /// The markers are searched anywhere in a line: the serial console can glue a kernel message in front of one.
 struct GuestRun: Sendable {
@@ -18,6 +20,8 @@ struct GuestRun: Sendable {
     /// Kernel refusals that are no AVC record (a relabel forbidden by validatetrans), as the kernel wrote them.
     var selinuxErrors: [String] = []
     var hostLines: [String] = []
+    /// Oracle answers: marker (`ENGINE`, `KERNEL`, `LIBSELINUX`), then tag, then lines in order.
+    var answers: [String: [String: [String]]] = [:]
 
     init(console: String, exitStatus: Int32) {
         self.console = console
@@ -37,11 +41,26 @@ struct GuestRun: Sendable {
                 selinuxErrors.append(String(line[r.upperBound...]))
             } else if let r = line.range(of: "SVIRT-HOST ") {
                 hostLines.append(String(line[r.upperBound...]))
+            } else if let r = line.range(of: "SVIRT-ENGINE ") ?? line.range(of: "SVIRT-KERNEL ") ?? line.range(of: "SVIRT-LIBSELINUX ") {
+                let marker = String(line[r].dropFirst("SVIRT-".count).dropLast())
+                let rest = line[r.upperBound...]
+                guard let bar = rest.range(of: "| ") else { continue }
+                answers[marker, default: [:]][String(rest[..<bar.lowerBound]), default: []].append(String(rest[bar.upperBound...]))
             }
         }
     }
 
     subscript(key: String) -> String? { results[key] }
+
+    /// `RESULT<TAB>QUERY` answers of one marker and tag, keyed by the query.
+    func decisions(_ marker: String, _ tag: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in answers[marker]?[tag] ?? [] {
+            guard let tab = line.firstIndex(of: "\t") else { continue }
+            out[String(line[line.index(after: tab)...])] = String(line[..<tab])
+        }
+        return out
+    }
 
     /// A command's output lines joined with newlines ("" when it printed nothing or never ran).
     func output(_ tag: String) -> String { (outputs[tag] ?? []).joined(separator: "\n") }
