@@ -122,10 +122,17 @@ extension IsolationMatrix {
             out.append("  \(pad(r.id, 4)) \(r.path)  \(r.context)  \(r.objectClass)  "
                        + "\(r.owner.map { "private to \($0)" } ?? "shared")  [\(uses)]\(r.note.map { "  (\($0))" } ?? "")")
         }
-        let cols = columns
         let rows = rowMachines
-        let table = cellTable()
-        if !rows.isEmpty {
+        if detail == .findings {
+            out.append("")
+            out.append("matrix: \(rows.count) VMs by \(resources.count) resources and \(rows.count) processes, "
+                       + "\(cells.count + omittedCells) cells from \(decisions) distinct policy decisions; the grid is left "
+                       + "out above \(Detail.automaticLimit) VMs (--json, --html or --svg give every cell); "
+                       + "\(omittedCells) cells refuse every access and are not kept")
+        }
+        let cols = detail == .findings ? [] : columns
+        let table = detail == .findings ? [:] : cellTable()
+        if !rows.isEmpty && detail != .findings {
             out.append("")
             out.append("matrix (what the row VM's process may do to the column): \(Self.legend)")
             let colWidth = max(6, cols.map { $0.group == "process" ? $0.heading.count + 1 : $0.target.count }.max() ?? 0) + 1

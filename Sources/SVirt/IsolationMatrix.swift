@@ -152,6 +152,12 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
 
     /// True when a finding is a FAIL (kept in the JSON as `failed`).
     public private(set) var failed: Bool
+    /// Which cells `cells` holds.
+    public private(set) var detail: Detail
+    /// Cells decided but not kept (`.findings`): every one refuses every access.
+    public private(set) var omittedCells: Int
+    /// Distinct questions put to the policy for the whole matrix.
+    public private(set) var decisions: Int
 
     /// The permissions asked on files and devices.
     public static let filePermissions = ["read", "write", "append", "open", "getattr", "setattr", "ioctl", "lock", "map",
@@ -173,8 +179,11 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     /// - `store`: reads the kind of each path (its object class) and, for a path svirt leaves alone or a running
     ///   VM's path whose label is not the planned one, its label (with a warning). A path that does not exist is
     ///   checked as a regular file with its planned label.
+    ///
+    /// - `detail`: which cells to keep (`Detail`); the findings do not depend on it.
     public init(subjects: [Subject], checker: any AccessChecker, booleans: [String: Bool] = [:],
-                store: any FileLabelStore, policySource: String, warnings: [String] = []) throws {
+                store: any FileLabelStore, policySource: String, warnings: [String] = [],
+                detail: Detail = .full) throws {
         var checker = checker
         if !booleans.isEmpty {
             guard let inspector = checker as? any PolicyInspector else {
@@ -203,17 +212,42 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         var cells: [Cell] = []
         var findings: [Finding] = []
         let rows = subjects.compactMap { s in s.label.process.map { (s, $0) } }
-        for (s, process) in rows {
-            for r in resources {
-                cells.append(try Self.cell(s.name, process, r, checker))
+        let keep: Detail = detail == .automatic ? (rows.count <= Detail.automaticLimit ? .full : .findings) : detail
+        self.detail = keep
+        // Every cell is decided, through the memo; with `.findings` a refused cell outside the VM's own and shared
+        // resources is counted, not kept.
+        let memo = DecisionMemo(checker: checker)
+        let rowHandles = rows.map { memo.handle($0.1) }
+        let targets: [(Resource, DecisionMemo.Handle, Set<String>)] = try resources.map { r in
+            guard let target = try? SecurityContext(parsing: r.context) else {
+                throw SVirtError(.policy, "\(r.path): its label '\(r.context)' is not a valid context")
             }
-            for (o, target) in rows where o.name != s.name {
-                let perms = try Self.ask(checker, process, target, "process", Self.processPermissions)
-                let crossing = perms.contains { $0.allowed && Self.accessPermissions.contains($0.name) }
-                cells.append(Cell(vm: s.name, target: "process:\(o.name)", objectClass: "process", relation: .foreign,
-                                  permissions: perms, needed: [], state: crossing ? .fail : .denied))
+            return (r, memo.handle(target), Set(r.users.map(\.vm)))
+        }
+        var omitted = 0
+        for (i, (s, _)) in rows.enumerated() {
+            let sh = rowHandles[i]
+            for (r, th, users) in targets {
+                let a = try memo.answer(sh, th, r.objectClass, Self.filePermissions)
+                if keep == .full || users.contains(s.name) || memo.crosses[a] {
+                    cells.append(Self.cell(s.name, r, memo.answers[a]))
+                } else {
+                    omitted += 1
+                }
+            }
+            for (j, (o, _)) in rows.enumerated() where j != i {
+                let a = try memo.answer(sh, rowHandles[j], "process", Self.processPermissions)
+                let crossing = memo.crosses[a]
+                if keep == .full || crossing {
+                    cells.append(Cell(vm: s.name, target: "process:\(o.name)", objectClass: "process", relation: .foreign,
+                                      permissions: memo.answers[a], needed: [], state: crossing ? .fail : .denied))
+                } else {
+                    omitted += 1
+                }
             }
         }
+        omittedCells = omitted
+        decisions = memo.distinct
         // Findings, in a stable order: crossings, own access, sharing, levels.
         let resourceByID = Dictionary(resources.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for c in cells where c.relation == .foreign && c.state == .fail {
@@ -247,10 +281,12 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         }
         // A VM without a process label (seclabel type='none') is not confined by the policy: whatever private
         // resource of another VM it is given, it can use.
+        var resourcesByPath: [String: [Resource]] = [:]
+        for r in resources { resourcesByPath[r.path, default: []].append(r) }
         for s in subjects where s.label.process == nil {
             var reported = Set<String>()
             for e in s.plan.entries where e.path.hasPrefix("/") && Preflight.checked(e.kind) {
-                for r in resources where r.path == e.path {
+                for r in resourcesByPath[e.path] ?? [] {
                     guard let owner = r.owner, owner != s.name, reported.insert(r.id).inserted else { continue }
                     findings.append(Finding(severity: .fail, kind: .crossAccess, vms: [s.name, owner], target: r.id,
                                             message: "'\(s.name)' has no process label (seclabel type='none'), so the policy does not "
@@ -369,14 +405,8 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
         return resources
     }
 
-    static func cell(_ vm: String, _ process: SecurityContext, _ r: Resource, _ checker: any AccessChecker) throws -> Cell {
-        let target: SecurityContext
-        do {
-            target = try SecurityContext(parsing: r.context)
-        } catch {
-            throw SVirtError(.policy, "\(r.path): its label '\(r.context)' is not a valid context")
-        }
-        let perms = try ask(checker, process, target, r.objectClass, filePermissions)
+    /// The cell of `vm` and resource `r`, from the policy's answer `perms` (`filePermissions`, in order).
+    static func cell(_ vm: String, _ r: Resource, _ perms: [Permission]) -> Cell {
         let uses = r.users.filter { $0.vm == vm }
         var needed: [String] = []
         for u in uses {

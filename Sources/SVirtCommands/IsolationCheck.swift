@@ -45,6 +45,12 @@ struct IsolationCheck: AsyncParsableCommand {
                                + "access, libsepol, svirt policy check --batch) can answer the same lines.", valueName: "FILE"))
     var queries: String?
 
+    @Flag(help: ArgumentHelp("Keep every cell and print the grid whatever the number of VMs (above \(IsolationMatrix.Detail.automaticLimit) VMs the text leaves the grid out and keeps only the cells the findings come from; --json, --html, --svg and --queries always keep every cell)."))
+    var full = false
+
+    /// Every cell is kept: asked for, or needed by an output.
+    var wholeMatrix: Bool { full || json || html != nil || svg != nil || queries != nil }
+
     /// Exit status for bad input.
     static let badInput = ExitCode(2)
     /// Exit status when the check could not be made (a registry or policy failure).
@@ -78,7 +84,8 @@ struct IsolationCheck: AsyncParsableCommand {
         let matrix: IsolationMatrix
         do {
             matrix = try await DomainContext.with(global, quiet: json) { ctx in
-                try await ctx.lifecycle.isolationMatrix(names: names, policy: checker, overrides: overrides)
+                try await ctx.lifecycle.isolationMatrix(names: names, policy: checker, overrides: overrides,
+                                                        detail: wholeMatrix ? .full : .automatic)
             }
         } catch let e as SVirtError where e.code == .notFound && e.message.hasPrefix("failed to get domain") {
             try fail(e.message)

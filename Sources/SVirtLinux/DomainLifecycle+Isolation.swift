@@ -83,7 +83,7 @@ extension DomainLifecycle {
     /// the kernel's values where SELinux is on, svirt's store where it is off; those the policy defines) and then
     /// `overrides`. An override the policy does not define is an error naming it.
     public func isolationMatrix(names: [String] = [], policy: PolicyAccessChecker? = nil,
-                                overrides: [String: Bool] = [:]) async throws -> IsolationMatrix {
+                                overrides: [String: Bool] = [:], detail: IsolationMatrix.Detail = .full) async throws -> IsolationMatrix {
         let checker = try policy ?? env.selinux().accessChecker()
         // svirt's effective booleans: the kernel's where SELinux is on, svirt's store where it is off, else defaults.
         let store = try BooleanStore(environment: env, registry: local, probe: probe, policy: checker.policy,
@@ -93,14 +93,15 @@ extension DomainLifecycle {
             checker.policy.booleanValue(name).map { $0 != value } ?? false
         }
         settings.merge(overrides) { _, b in b }
-        return try await isolationMatrix(names: names, checker: checker, booleans: settings, policySource: checker.source)
+        return try await isolationMatrix(names: names, checker: checker, booleans: settings, policySource: checker.source,
+                                         detail: detail)
     }
 
     /// The isolation matrix of the VMs named (all when empty) under `checker`'s policy with `booleans` set.
     public func isolationMatrix(names: [String] = [], checker: any AccessChecker, booleans: [String: Bool] = [:],
-                                policySource: String) async throws -> IsolationMatrix {
+                                policySource: String, detail: IsolationMatrix.Detail = .full) async throws -> IsolationMatrix {
         let (subjects, warnings) = try await isolationSubjects(names: names)
         return try IsolationMatrix(subjects: subjects, checker: checker, booleans: booleans, store: XattrFileLabelStore(),
-                                   policySource: policySource, warnings: warnings)
+                                   policySource: policySource, warnings: warnings, detail: detail)
     }
 }

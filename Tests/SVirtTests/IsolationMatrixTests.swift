@@ -281,3 +281,89 @@ struct IsolationMatrixTests {
         #expect(m["a"] == Fixtures.level("s0:c0,c2") && m["b"] == Fixtures.level("s0:c1,c2"))
     }
 }
+
+/// The matrix decides each class of cells once (`DecisionMemo`) and, with `.findings`, keeps only the cells the
+/// findings come from. Both must change nothing: every cell's answer is the checker's own, and the findings are
+/// the same with either detail.
+@Suite("isolation matrix at scale: one decision per class of cells")
+struct IsolationMatrixScaleTests {
+    typealias T = IsolationMatrixTests
+
+    /// VMs of every kind, drawn with a fixed seed: dynamic pairs (some equal, some sharing a category), static
+    /// levels that dominate others, a range, an unconfined static, a VM without a label, shared and read-only disks.
+    static func subjects(seed: UInt64, count: Int, store: InMemoryFileLabelStore) throws -> [IsolationMatrix.Subject] {
+        var rng = SeededGenerator(seed: seed)
+        var out: [IsolationMatrix.Subject] = []
+        for i in 0..<count {
+            let name = "vm\(i)"
+            var disks = [("/img/\(name).img", "")]
+            if Int.random(in: 0..<4, using: &rng) == 0 { disks.append(("/img/shared.img", "<shareable/>")) }
+            if Int.random(in: 0..<5, using: &rng) == 0 { disks.append(("/img/iso.img", "<readonly/>")) }
+            let a = Int.random(in: 0..<6, using: &rng), b = a + 1 + Int.random(in: 0..<3, using: &rng)
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0:
+                out.append(try T.subject(name, disks: disks, seclabel: """
+                    <seclabel type='static' model='selinux' relabel='yes'><label>system_u:system_r:svirt_t:s0:c\(a),c\(b),c\(b + 1)</label></seclabel>
+                    """, store: store))
+            case 1:
+                out.append(try T.subject(name, disks: disks, seclabel: """
+                    <seclabel type='static' model='selinux' relabel='yes'><label>system_u:system_r:svirt_t:s0-s0:c0.c\(b)</label></seclabel>
+                    """, store: store))
+            case 2:
+                out.append(try T.subject(name, disks: disks, seclabel: """
+                    <seclabel type='static' model='selinux' relabel='no'><label>system_u:system_r:unconfined_t:s0:c\(a),c\(b)</label></seclabel>
+                    """, store: store))
+            case 3:
+                out.append(try T.subject(name, disks: disks, seclabel: "<seclabel type='none'/>", store: store))
+            default:
+                out.append(try T.subject(name, disks: disks, level: "s0:c\(a),c\(b)", store: store))
+            }
+        }
+        return out
+    }
+
+    @Test("every cell's answer is the checker's own, asked directly, under both Debian policies", arguments: [1, 2])
+    func memoIsTheChecker(seed: Int) throws {
+        for path in [T.defaultPolicy, T.mlsPolicy] {
+            let store = InMemoryFileLabelStore()
+            let subjects = try Self.subjects(seed: UInt64(seed), count: 14, store: store)
+            let checker = try T.checker(path)
+            let m = try IsolationMatrix(subjects: subjects, checker: checker, store: store, policySource: path, detail: .full)
+            #expect(m.decisions < m.cells.count, "\(m.decisions) decisions for \(m.cells.count) cells")
+            let process = Dictionary(m.machines.compactMap { mm in mm.process.map { (mm.name, $0) } }, uniquingKeysWith: { a, _ in a })
+            let contexts = Dictionary(m.resources.map { ($0.id, $0.context) }, uniquingKeysWith: { a, _ in a })
+            for c in m.cells {
+                let source = try SecurityContext(parsing: try #require(process[c.vm]))
+                let targetText = c.target.hasPrefix("process:") ? process[String(c.target.dropFirst(8))] : contexts[c.target]
+                let target = try SecurityContext(parsing: try #require(targetText))
+                let direct = try IsolationMatrix.ask(checker, source, target, c.objectClass, c.permissions.map(\.name))
+                #expect(direct == c.permissions, "\(path) \(c.vm) → \(c.target)")
+            }
+        }
+    }
+
+    @Test("with .findings the findings, the verdict and the kept cells are those of .full; every cell left out refuses every access",
+          arguments: [3, 4, 5])
+    func findingsEqualFull(seed: Int) throws {
+        for path in [T.defaultPolicy, T.mlsPolicy] {
+            let store = InMemoryFileLabelStore()
+            let subjects = try Self.subjects(seed: UInt64(seed), count: 24, store: store)
+            let checker = try T.checker(path)
+            let full = try IsolationMatrix(subjects: subjects, checker: checker, store: store, policySource: path, detail: .full)
+            let lean = try IsolationMatrix(subjects: subjects, checker: checker, store: store, policySource: path, detail: .findings)
+            #expect(lean.findings == full.findings, "\(path) seed \(seed)")
+            #expect(lean.failed == full.failed)
+            #expect(lean.resources == full.resources && lean.machines == full.machines)
+            #expect(lean.cells.count + lean.omittedCells == full.cells.count)
+            #expect(lean.omittedCells > 0)
+            let kept = Set(lean.cells)
+            #expect(kept.isSubset(of: Set(full.cells)))
+            for c in full.cells where !kept.contains(c) {
+                #expect(c.state == .denied && IsolationMatrix.crossing(c).isEmpty, "\(c)")
+            }
+            // .automatic keeps every cell up to the limit
+            let auto = try IsolationMatrix(subjects: subjects, checker: checker, store: store, policySource: path, detail: .automatic)
+            #expect(auto.detail == .full && auto.cells == full.cells)
+        }
+    }
+}
