@@ -333,15 +333,23 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
     /// the level differs, but it is, like these, free and incomparable with every other VM's level.
     public static func plannedLevels(for names: [String], pool: CategoryPool, taken: [SecurityLevel]) -> [String: SecurityLevel] {
         var out: [String: SecurityLevel] = [:]
-        var used = taken
+        // The pool's levels are pairs at one sensitivity, and a pair is comparable with another pair at the same
+        // sensitivity only when equal: those taken levels are a set. Every other taken level (one or three
+        // categories, another sensitivity, a range's bound) is compared with each candidate.
+        let sensitivity = pool.pairCount > 0 ? pool.level(atRank: 0).sensitivity : 0
+        var usedPairs = Set<SecurityLevel>()
+        var usedOthers: [SecurityLevel] = []
+        for l in taken {
+            if l.categories.count == 2 && l.sensitivity == sensitivity { usedPairs.insert(l) } else { usedOthers.append(l) }
+        }
         var rank = 0
         for name in names.sorted() {
             while rank < pool.pairCount {
                 let level = pool.level(atRank: rank)
                 rank += 1
-                if used.allSatisfy({ $0.isIncomparable(with: level) }) {
+                if !usedPairs.contains(level) && usedOthers.allSatisfy({ $0.isIncomparable(with: level) }) {
                     out[name] = level
-                    used.append(level)
+                    usedPairs.insert(level)
                     break
                 }
             }

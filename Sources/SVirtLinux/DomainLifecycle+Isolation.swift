@@ -12,8 +12,9 @@ extension DomainLifecycle {
         let running = try local.runningDomains()
         let defined = try local.definedDomains()
         var all = running.map(\.name)
-        for d in defined where !all.contains(d.name) { all.append(d.name) }
-        for n in names where !all.contains(n) {
+        var known = Set(all)
+        for d in defined where known.insert(d.name).inserted { all.append(d.name) }
+        for n in names where !known.contains(n) {
             throw SVirtError(.notFound, "failed to get domain '\(n)': no VM of that name is defined or running in "
                              + "\(env.state.path); see 'svirt list --all'")
         }
@@ -40,7 +41,8 @@ extension DomainLifecycle {
             warnings += plan.warnings.map { "\(r.name): \($0)" }
             subjects.append(IsolationMatrix.Subject(name: r.name, running: true, label: label, plan: plan))
         }
-        for d in defined where wanted.contains(d.name) && !running.contains(where: { $0.name == d.name }) {
+        let runningNames = Set(running.map(\.name))
+        for d in defined where wanted.contains(d.name) && !runningNames.contains(d.name) {
             let domain = try DomainDefinition(xml: d.xml, source: "the definition of '\(d.name)'")
             if domain.selinuxSeclabel.type == .dynamic {
                 pendingDynamic.append((d.name, domain))
@@ -69,7 +71,6 @@ extension DomainLifecycle {
         }
         // Rows in a stable order: running VMs as they are listed, then defined ones by name.
         let order = Dictionary(all.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        let runningNames = Set(running.map(\.name))
         subjects.sort { a, b in
             let ra = runningNames.contains(a.name), rb = runningNames.contains(b.name)
             if ra != rb { return ra }
