@@ -88,5 +88,126 @@ extension IsolationMatrix {
 
         /// Distinct questions put to the checker.
         var distinct: Int { answers.count }
+
+        /// How a context's own low and high levels relate (0 for a single level).
+        func selfRelation(_ h: Handle) -> UInt64 { relation(h.low, h.high) }
+
+        var levelCount: Int { levels.count }
+
+        /// For each level id, the ids of the levels comparable with it (itself included), found without comparing
+        /// every pair: a level of at most `small` categories is compared only with the levels whose categories are
+        /// a subset of its own (looked up by category set, 2^k of them), and only the few levels with more
+        /// categories (static ranges such as c0.c1023) are compared with every level.
+        func comparableLevels(small: Int = 6) -> [[Int]] {
+            var out = [[Int]](repeating: [], count: levels.count)
+            var byCategories: [CategorySet: [Int]] = [:]
+            for (i, l) in levels.enumerated() { byCategories[l.categories, default: []].append(i) }
+            for (x, l) in levels.enumerated() {
+                let cats = Array(l.categories)
+                if cats.count <= small {
+                    for mask in 0..<(1 << cats.count) {
+                        var subset: [Int] = []
+                        for (bit, c) in cats.enumerated() where mask & (1 << bit) != 0 { subset.append(c) }
+                        for y in byCategories[CategorySet(subset)] ?? [] where levels[y].sensitivity <= l.sensitivity {
+                            out[x].append(y)
+                            if y != x { out[y].append(x) }
+                        }
+                    }
+                } else {
+                    for (y, m) in levels.enumerated() where y != x && (l.dominates(m) || m.dominates(l)) {
+                        out[x].append(y)
+                        out[y].append(x)
+                    }
+                    out[x].append(x)
+                }
+            }
+            return out
+        }
+    }
+
+    /// The cells `.findings` keeps, in the order `.full` has them, and how many it leaves out, without visiting
+    /// every pair: for a row, the targets whose levels are comparable with the row's (by `comparableLevels`) and
+    /// the ones it uses are decided one by one; every other target of a group (same user, role, type, class and
+    /// own level relation) gets the group's answer for incomparable levels, decided once through one of them. Only
+    /// when that answer gives access (a FAIL for each such cell) are the group's cells visited.
+    static func keptCells(rows: [String], rowHandles: [DecisionMemo.Handle],
+                          targets: [(Resource, DecisionMemo.Handle, Set<String>)],
+                          memo: DecisionMemo) throws -> (cells: [Cell], omitted: Int) {
+        // Targets: the resources, then each row's process.
+        let resourceCount = targets.count
+        var handles = targets.map(\.1)
+        handles += rowHandles
+        let total = handles.count
+        func objectClass(_ t: Int) -> String { t < resourceCount ? targets[t].0.objectClass : "process" }
+        // Groups of targets whose answers differ only through the relations of their levels to the row's.
+        var groupIndex: [String: Int] = [:]
+        var groups: [[Int]] = []
+        var groupOf = [Int](repeating: 0, count: total)
+        for t in 0..<total {
+            let key = "\(handles[t].identity)\u{0}\(objectClass(t))\u{0}\(memo.selfRelation(handles[t]))"
+            let g: Int
+            if let i = groupIndex[key] { g = i } else { g = groups.count; groupIndex[key] = g; groups.append([]) }
+            groups[g].append(t)
+            groupOf[t] = g
+        }
+        let comparable = memo.comparableLevels()
+        var byLevel = [[Int]](repeating: [], count: memo.levelCount)
+        for t in 0..<total {
+            let h = handles[t]
+            if h.low >= 0 { byLevel[h.low].append(t) }
+            if h.high >= 0 && h.high != h.low { byLevel[h.high].append(t) }
+        }
+        let rowIndex = Dictionary(rows.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var used = [[Int]](repeating: [], count: rows.count)
+        for (t, (_, _, users)) in targets.enumerated() {
+            for u in users { if let r = rowIndex[u] { used[r].append(t) } }
+        }
+        var stamp = [Int](repeating: -1, count: total)
+        var perGroup = [Int](repeating: 0, count: groups.count)
+        var cells: [Cell] = []
+        var omitted = 0
+        for (i, sh) in rowHandles.enumerated() {
+            var candidates: [Int] = []
+            func add(_ t: Int) {
+                if stamp[t] != i { stamp[t] = i; candidates.append(t) }
+            }
+            add(resourceCount + i)   // its own process: no cell
+            for x in Set([sh.low, sh.high]) where x >= 0 {
+                for y in comparable[x] { for t in byLevel[y] { add(t) } }
+            }
+            for t in used[i] { add(t) }
+            var kept: [(Int, Cell)] = []
+            func decide(_ t: Int) throws {
+                let cls = objectClass(t)
+                let a = try memo.answer(sh, handles[t], cls, cls == "process" ? processPermissions : filePermissions)
+                if t < resourceCount {
+                    let (r, _, users) = targets[t]
+                    if users.contains(rows[i]) || memo.crosses[a] { kept.append((t, cell(rows[i], r, memo.answers[a]))) } else { omitted += 1 }
+                } else if memo.crosses[a] {
+                    kept.append((t, Cell(vm: rows[i], target: "process:\(rows[t - resourceCount])", objectClass: "process",
+                                         relation: .foreign, permissions: memo.answers[a], needed: [], state: .fail)))
+                } else {
+                    omitted += 1
+                }
+            }
+            for g in perGroup.indices { perGroup[g] = 0 }
+            for t in candidates {
+                perGroup[groupOf[t]] += 1
+                if t != resourceCount + i { try decide(t) }
+            }
+            for (g, members) in groups.enumerated() where members.count > perGroup[g] {
+                guard let representative = members.first(where: { stamp[$0] != i }) else { continue }
+                let cls = objectClass(representative)
+                let a = try memo.answer(sh, handles[representative], cls, cls == "process" ? processPermissions : filePermissions)
+                if memo.crosses[a] {
+                    for t in members where stamp[t] != i { try decide(t) }
+                } else {
+                    omitted += members.count - perGroup[g]
+                }
+            }
+            kept.sort { $0.0 < $1.0 }
+            cells += kept.map(\.1)
+        }
+        return (cells, omitted)
     }
 }

@@ -225,7 +225,10 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
             return (r, memo.handle(target), Set(r.users.map(\.vm)))
         }
         var omitted = 0
-        for (i, (s, _)) in rows.enumerated() {
+        if keep == .findings {
+            (cells, omitted) = try Self.keptCells(rows: rows.map(\.0.name), rowHandles: rowHandles, targets: targets, memo: memo)
+        }
+        for (i, (s, _)) in rows.enumerated() where keep == .full {
             let sh = rowHandles[i]
             for (r, th, users) in targets {
                 let a = try memo.answer(sh, th, r.objectClass, Self.filePermissions)
