@@ -7,8 +7,14 @@ import SELinuxPolicy
 ///
 /// - policy.load: median time to read and load the policy file (ratio below 1 is better).
 /// - policy.decide.uncached: decisions per second from context strings, no cache, over many distinct contexts
-///   (each VM has its own category pair), against sepol_context_to_sid + sepol_compute_av.
-/// - policy.decide.cached: decisions per second through the AccessVectorCache, one core.
+///   (each VM has its own category pair), warm, repeated passes for a second, against sepol_context_to_sid +
+///   sepol_compute_av on the same footing: warm, repeated, and libsepol's SID table (a linear list) kept to at most
+///   400 contexts by reloading the policy, untimed, every 200 queries. `policy.decide.uncached.libsepol.tableN` is
+///   the baseline's curve as its table grows (a reload every N queries), and `.cold` the first, cold pass.
+/// - policy.decide.cached: decisions per second through the AccessVectorCache, one core. No ratio: libsepol has
+///   no cache, so a ratio against its full computation would compare a hit with a miss. The fair baseline is the
+///   kernel's AVC, and the only enforcing kernel here runs under TCG (the enforcing-guest suite), where its rate
+///   would measure the emulator, not the cache.
 /// - policy.memory: resident memory the loaded policy adds (ratio below 1 is better).
 enum PolicyBench {
     static func repositoryRoot() -> String {
@@ -105,13 +111,17 @@ enum PolicyBench {
         let ms = loadTimes[2] * 1000
         Figure(name: "policy.load", value: ms, unit: "ms", baseline: ("libsepol", base["load_ms"] ?? 0)).print()
         Figure(name: "policy.decide.uncached", value: uncached, unit: "decisions/s",
-               baseline: ("libsepol-sepol_compute_av", base["uncached_per_s"] ?? 0)).print()
-        Figure(name: "policy.decide.cached", value: cached, unit: "decisions/s",
-               baseline: ("libsepol-sepol_compute_av-sid", base["sid_per_s"] ?? 0)).print()
+               baseline: ("libsepol-sepol_compute_av-table200", base["uncached_per_s"] ?? 0)).print()
+        Figure(name: "policy.decide.cached", value: cached, unit: "decisions/s").print()
         Figure(name: "policy.memory", value: Double(rssAfter - rssBefore) / 1024, unit: "MB",
                baseline: ("libsepol", (base["rss_kb"] ?? 0) / 1024)).print()
         Figure(name: "policy.load.libsepol", value: base["load_ms"] ?? 0, unit: "ms").print()
         Figure(name: "policy.decide.uncached.libsepol", value: base["uncached_per_s"] ?? 0, unit: "decisions/s").print()
+        for n in [50, 200, 1000, 5000] {
+            Figure(name: "policy.decide.uncached.libsepol.table\(n)", value: base["uncached_table\(n)_per_s"] ?? 0,
+                   unit: "decisions/s").print()
+        }
+        Figure(name: "policy.decide.uncached.libsepol.cold", value: base["cold_per_s"] ?? 0, unit: "decisions/s").print()
         Figure(name: "policy.decide.sid.libsepol", value: base["sid_per_s"] ?? 0, unit: "decisions/s").print()
         Figure(name: "policy.memory.libsepol", value: (base["rss_kb"] ?? 0) / 1024, unit: "MB").print()
     }

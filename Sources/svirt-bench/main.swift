@@ -1,12 +1,16 @@
 import Foundation
 
 let args = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: svirt-bench <suite>...\nsuites: mcs, policy, lifecycle, cluster, fcontext, check"
+let suites = ["mcs", "policy", "fcontext", "lifecycle", "check", "cluster"]
+let usage = "usage: svirt-bench <suite>...\nsuites: \(suites.joined(separator: ", ")), or all (every suite, in that order)"
 if args.isEmpty || args.contains("-h") || args.contains("--help") {
     print(usage)
     exit(args.isEmpty ? 64 : 0)
 }
-for suite in args {
+var chosen: [String] = []
+for a in args { chosen += a == "all" ? suites : [a] }
+print("# svirt-bench \(chosen.joined(separator: " ")) on \(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Date())")
+for suite in chosen {
     switch suite {
     case "mcs": MCSBench.run()
     case "policy": PolicyBench.run()
