@@ -5,7 +5,7 @@ public struct SVirtCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "svirt",
         abstract: "Keep virtual machines apart with SELinux labels (sVirt), without a daemon.",
-        version: "0.1.0",
+        version: SVirtVersion.description,
         subcommands: [
             HostShow.self,
             DomainDefine.self,

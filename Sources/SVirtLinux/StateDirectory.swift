@@ -4,6 +4,7 @@ import SVirt
 
 /// Where svirt keeps its registry and configuration: `/var/lib/svirt` for root, the XDG state directory
 /// (`$XDG_STATE_HOME/svirt`, or `~/.local/state/svirt`) otherwise. `--state-dir` or `SVIRT_STATE_DIR` override.
+/// The configuration is `svirt.conf` in it (for `/var/lib/svirt`, `/etc/svirt/svirt.conf` when it has none).
 public struct StateDirectory: Sendable {
     public let path: String
 
@@ -13,7 +14,7 @@ public struct StateDirectory: Sendable {
         if let o = override, !o.isEmpty { return StateDirectory(path: absolute(o)) }
         let env = ProcessInfo.processInfo.environment
         if let e = env["SVIRT_STATE_DIR"], !e.isEmpty { return StateDirectory(path: absolute(e)) }
-        if getuid() == 0 { return StateDirectory(path: "/var/lib/svirt") }
+        if getuid() == 0 { return StateDirectory(path: systemPath) }
         if let x = env["XDG_STATE_HOME"], x.hasPrefix("/") { return StateDirectory(path: "\(x)/svirt") }
         let home = env["HOME"] ?? NSHomeDirectory()
         return StateDirectory(path: "\(home)/.local/state/svirt")
@@ -32,7 +33,18 @@ public struct StateDirectory: Sendable {
     }
 
     public var registryPath: String { "\(path)/registry.sqlite" }
-    public var configurationPath: String { "\(path)/svirt.conf" }
+    /// root's state directory.
+    public static let systemPath = "/var/lib/svirt"
+    /// The configuration file the Debian package installs (a conffile, every key commented out).
+    public static let systemConfigurationPath = "/etc/svirt/svirt.conf"
+
+    /// `svirt.conf` in the state directory; for root's state directory (`/var/lib/svirt`) that has none,
+    /// `/etc/svirt/svirt.conf`. Other state directories (tests, users, `--state-dir`) never read /etc.
+    public var configurationPath: String {
+        let own = "\(path)/svirt.conf"
+        if path == Self.systemPath && !FileManager.default.fileExists(atPath: own) { return Self.systemConfigurationPath }
+        return own
+    }
 
     /// Creates the directory if needed, and makes it private whatever the umask: mode 0700, owned by svirt's user.
     /// An existing directory of ours with group or other permission bits is made 0700; one owned by another user
