@@ -297,8 +297,22 @@ public struct IsolationMatrix: Sendable, Codable, Hashable {
                 }
             }
         }
-        for (i, (a, _)) in rows.enumerated() {
-            for (j, (b, _)) in rows.enumerated() where i != j {
+        // The pairs of rows whose high levels are comparable, in row order: found through the levels' comparable
+        // lists, not by comparing every pair.
+        var byHigh: [Int: [Int]] = [:]
+        for (i, h) in rowHandles.enumerated() where h.high >= 0 { byHigh[h.high, default: []].append(i) }
+        let comparable = memo.comparableLevels()
+        var pairs: [(Int, Int)] = []
+        for (i, h) in rowHandles.enumerated() where h.high >= 0 {
+            for y in comparable[h.high] { for j in byHigh[y] ?? [] where j != i { pairs.append((i, j)) } }
+        }
+        pairs.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+        var previous: (Int, Int)?
+        for (i, j) in pairs {
+            if let p = previous, p == (i, j) { continue }
+            previous = (i, j)
+            let a = rows[i].0, b = rows[j].0
+            do {
                 // The MCS constraints compare high levels (h1 dom h2), and a VM's files carry its range.
                 let la = a.label.range, lb = b.label.range
                 guard la.high.dominates(lb.high) else { continue }
