@@ -3,7 +3,7 @@ import Glibc
 import SVirt
 import SVirtLinux
 
-/// `svirt-bench check`: the command `svirt check` (a fresh process: open the registry, build every VM's label
+/// `svirt-bench check`: `svirt list --all`, `svirt mcs stats` and the command `svirt check` (a fresh process: open the registry, build every VM's label
 /// plan, read each disk's kind, decide the matrix, print the findings) over 100, 1,000 and 10,000 defined VMs,
 /// each with a private disk of its own; one in four also uses a shared disk, one in ten is a static VM at a level
 /// of its own, one in twenty has a read-only ISO. Wall time and the process's peak resident memory (`wait4`'s
@@ -43,6 +43,15 @@ enum CheckBench {
                 if best == nil || r.seconds < best!.seconds { best = (r.seconds, r.rssKiB) }
             }
             guard let b = best else { return }
+            // The listings the console's pages show, over the same registry.
+            for (figure, command) in [("list.vms\(n)", ["list", "--all"]), ("mcs.stats.vms\(n)", ["mcs", "stats"])] {
+                let runs = (0..<3).compactMap { _ in timed(exe, command + ["--state-dir", "\(dir)/state"]) }
+                guard runs.count == 3, runs.allSatisfy({ $0.status == 0 }) else {
+                    print("\(figure): svirt \(command.joined(separator: " ")) failed")
+                    continue
+                }
+                Figure(name: figure, value: runs.map(\.seconds).min()! * 1000, unit: "ms").print()
+            }
             Figure(name: "check.vms\(n)", value: b.seconds * 1000, unit: "ms").print()
             Figure(name: "check.vms\(n).rss", value: Double(b.rssKiB) / 1024, unit: "MiB").print()
             if let p = previous {
