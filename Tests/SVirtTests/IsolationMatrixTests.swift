@@ -322,12 +322,18 @@ struct IsolationMatrixScaleTests {
         return out
     }
 
+    /// The VMs of `subjects(seed:count:store:)`, their files, and the checker over `policy`.
+    static func setting(seed: Int, count: Int, policy: String) throws
+        -> (InMemoryFileLabelStore, [IsolationMatrix.Subject], PolicyAccessChecker) {
+        let store = InMemoryFileLabelStore()
+        let subjects = try subjects(seed: UInt64(seed), count: count, store: store)
+        return (store, subjects, try T.checker(policy))
+    }
+
     @Test("every cell's answer is the checker's own, asked directly, under both Debian policies", arguments: [1, 2])
     func memoIsTheChecker(seed: Int) throws {
         for path in [T.defaultPolicy, T.mlsPolicy] {
-            let store = InMemoryFileLabelStore()
-            let subjects = try Self.subjects(seed: UInt64(seed), count: 14, store: store)
-            let checker = try T.checker(path)
+            let (store, subjects, checker) = try Self.setting(seed: seed, count: 14, policy: path)
             let m = try IsolationMatrix(subjects: subjects, checker: checker, store: store, policySource: path, detail: .full)
             #expect(m.decisions < m.cells.count, "\(m.decisions) decisions for \(m.cells.count) cells")
             let process = Dictionary(m.machines.compactMap { mm in mm.process.map { (mm.name, $0) } }, uniquingKeysWith: { a, _ in a })
@@ -346,9 +352,7 @@ struct IsolationMatrixScaleTests {
           arguments: [3, 4, 5])
     func findingsEqualFull(seed: Int) throws {
         for path in [T.defaultPolicy, T.mlsPolicy] {
-            let store = InMemoryFileLabelStore()
-            let subjects = try Self.subjects(seed: UInt64(seed), count: 24, store: store)
-            let checker = try T.checker(path)
+            let (store, subjects, checker) = try Self.setting(seed: seed, count: 24, policy: path)
             let full = try IsolationMatrix(subjects: subjects, checker: checker, store: store, policySource: path, detail: .full)
             let lean = try IsolationMatrix(subjects: subjects, checker: checker, store: store, policySource: path, detail: .findings)
             #expect(lean.findings == full.findings, "\(path) seed \(seed)")
