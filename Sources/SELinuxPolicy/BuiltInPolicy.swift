@@ -5,9 +5,12 @@ public enum BuiltInPolicy {
     public static var bytes: [UInt8] { decodeBase64(base64) }
 
     /// The built-in policy, read and checked.
-    public static func load() throws -> PolicyDatabase {
+    public static func load() throws -> PolicyDatabase { try parsed.get() }
+
+    /// Read once per process: a long-running console decides with it for every request.
+    private static let parsed: Result<PolicyDatabase, any Error> = Result(catching: {
         try PolicyDatabase(bytes: bytes, source: "svirt built-in policy")
-    }
+    })
 
     /// Where the policy source lives in the repository.
     public static let sourcePath = "policy/builtin/svirt.conf"

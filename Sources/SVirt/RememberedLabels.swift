@@ -1,3 +1,4 @@
+import SELinux
 /// svirt's record of a path's original label, kept in extended attributes on the path itself, as libvirt's
 /// remember-owner scheme does (section 7 of the reference), in svirt's own namespace:
 ///
@@ -103,8 +104,26 @@ public struct RememberedLabels: Sendable {
                              + "remove svirt's records with 'setfattr -x \(refAttribute) \(file.path)' and restore the label by hand")
         }
         let original = text(label)
+        if !original.isEmpty, let why = problem(with: original) {
+            let shown = String(original.unicodeScalars.prefix(120).map { $0.properties.isWhitespace && $0 != " " || $0.value < 0x20
+                ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined())
+            throw SVirtError(.labeling, "the original label svirt remembered in \(labelAttribute) on \(file.path) is '\(shown)', "
+                             + "\(why): it was changed by something other than svirt, so svirt will not set it, and the file "
+                             + "keeps the label it has. Give it its label by hand (restorecon \(file.path), or chcon), then "
+                             + "remove svirt's records: setfattr -x \(refAttribute) \(file.path); setfattr -x \(labelAttribute) "
+                             + "\(file.path); setfattr -x \(timestampAttribute) \(file.path); setfattr -x \(holdersAttribute) \(file.path)")
+        }
         return .valid(Record(original: original.isEmpty ? nil : original, timestamp: t,
                              holders: holders.map { text($0).split(separator: "\n").map(String.init) }, count: count))
+    }
+
+    /// Why a remembered original is not one this model records; nil when it could be. An SELinux original must be
+    /// a context (a hand-edited record must never become a file's label).
+    func problem(with original: String) -> String? {
+        switch model {
+        case "selinux": return (try? SecurityContext(parsing: original)) == nil ? "which is not a valid SELinux context" : nil
+        default: return nil
+        }
     }
 
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self) }

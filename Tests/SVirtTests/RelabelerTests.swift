@@ -239,6 +239,23 @@ import Testing
         }
     }
 
+    @Test("a remembered original edited into garbage is never set: restore fails for that file, names it and the fix, and leaves the VM's label")
+    func garbageOriginal() throws {
+        let store = InMemoryFileLabelStore()
+        store.add("/img/a.img", label: Self.homeLabel)
+        let p = try plan("vm", disks: [("/img/a.img", "vda")], level: "s0:c1,c2")
+        _ = try relabeler(store).labelAll(p)
+        let labelled = try #require(store.label("/img/a.img"))
+        #expect(labelled.hasSuffix(":s0:c1,c2"))
+        let rec = RememberedLabels(model: "selinux")
+        try store.open("/img/a.img").setAttribute(rec.labelAttribute, Array("garbage\u{1}".utf8))
+        let r = relabeler(store).restoreAll(p)
+        #expect(store.label("/img/a.img") == labelled, "the garbage never became the file's label")
+        let why = try #require(r.failures.first)
+        #expect(why.contains("the original label svirt remembered in trusted.svirt.security.selinux on /img/a.img is 'garbage\\u{1}', which is not a valid SELinux context"), "\(why)")
+        #expect(why.contains("restorecon /img/a.img") && why.contains("setfattr -x trusted.svirt.security.ref_selinux /img/a.img"), "\(why)")
+    }
+
     @Test("the scheme is generic over the model: dac records live in their own attributes")
     func dacModel() throws {
         let store = InMemoryFileLabelStore()
