@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import SELinuxPolicy
 import SVirt
 import SVirtLinux
@@ -125,9 +126,30 @@ struct IsolationCheck: AsyncParsableCommand {
         return lines
     }
 
+    /// Writes a report where the caller asked. svirt runs as root and the path is often in a directory others
+    /// may write (/tmp): a symbolic link planted there is not followed, and only a regular file is truncated.
     func write(_ text: String, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-            try fail("cannot write '\(path)': check that its directory exists and is writable")
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ELOOP {
+                try fail("'\(path)' is a symbolic link; svirt writes reports only to a regular file: remove the link or choose another path")
+            }
+            try fail("cannot write '\(path)': \(String(cString: strerror(e))); check that its directory exists and is writable")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            try fail("'\(path)' is not a regular file; choose another path for the report")
+        }
+        let bytes = Array(text.utf8)
+        var done = 0
+        guard ftruncate(fd, 0) == 0 else { try fail("cannot truncate '\(path)': \(String(cString: strerror(errno)))") }
+        while done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { try fail("cannot write '\(path)': \(String(cString: strerror(errno)))") }
+            done += n
         }
     }
 

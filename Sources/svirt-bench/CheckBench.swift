@@ -102,8 +102,15 @@ enum CheckBench {
     /// GNU time (`/usr/bin/time -f %M`) run between: a child spawned straight from this process shares its memory
     /// until exec (posix_spawn is vfork-like), and the kernel counts that memory in the child's `ru_maxrss`.
     static func timed(_ path: String, _ args: [String]) -> (status: Int32, seconds: Double, rssKiB: Int)? {
-        let report = "/tmp/svirt-bench-time-\(getpid())"
-        defer { unlink(report) }
+        // In a directory of its own (mkdtemp): GNU time writes to the path as root, and /tmp is anyone's.
+        var template = Array("/tmp/svirt-bench-time-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
+        let directory = String(cString: made)
+        let report = "\(directory)/report"
+        defer {
+            unlink(report)
+            rmdir(directory)
+        }
         let viaTime = FileManager.default.isExecutableFile(atPath: "/usr/bin/time")
         let start = now()
         guard let pid = try? DirectQEMU.spawn(viaTime ? "/usr/bin/time" : path,

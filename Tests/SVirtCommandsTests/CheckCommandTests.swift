@@ -142,6 +142,30 @@ struct CheckCommandTests {
         }
     }
 
+    @Test("a report path that is a symbolic link (planted in /tmp by another user) is refused and its target left as it was")
+    func reportThroughSymlinkRefused() throws {
+        try requireSVirt()
+        let host = try Self.host("svirt-check-link")
+        try Self.defineVM(host, "vm1")
+        let victim = "\(host.dir)/victim"
+        try "precious\n".write(toFile: victim, atomically: false, encoding: .utf8)
+        let link = "\(host.dir)/report"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: victim)
+        for option in ["--queries", "--html", "--svg"] {
+            let r = try svirt(["check", "--state-dir", host.state, "--policy", Self.defaultPolicy, option, link])
+            #expect(r.status == 2, "\(option): \(r.stderr)")
+            #expect(r.stderr.contains("'\(link)' is a symbolic link; svirt writes reports only to a regular file"), "\(r.stderr)")
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        }
+        // a regular file is replaced whole
+        try FileManager.default.removeItem(atPath: link)
+        try String(repeating: "x", count: 100_000).write(toFile: link, atomically: false, encoding: .utf8)
+        let r = try svirt(["check", "--state-dir", host.state, "--policy", Self.defaultPolicy, "--queries", link])
+        #expect(r.status == 0, "\(r.stderr)")
+        let written = try String(contentsOfFile: link, encoding: .utf8)
+        #expect(!written.contains("xxxx") && (written.hasPrefix("ALLOW\t") || written.hasPrefix("DENY\t")))
+    }
+
     @Test("a static VM at s0:c1,c2,c3 beside a running dynamic VM at s0:c1,c2 is a FAIL that names both VMs and both levels; the check exits 1")
     func staticDominates() throws {
         try requireSVirt()
