@@ -71,10 +71,8 @@ public struct BooleanStore {
     /// kernel has no such boolean.
     public func kernelValue(_ name: String) -> Bool? {
         guard selinuxEnabled, let mount = probe.selinuxfsMount(),
-              !name.contains("/"), name != "." && name != "..",
-              let text = try? String(contentsOfFile: "\(mount)/booleans/\(name)", encoding: .utf8),
-              let first = text.split(separator: " ").first else { return nil }
-        return first.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+              let value = probe.kernelBoolean(selinuxfs: mount, name: name).value else { return nil }
+        return value == "on"
     }
 
     /// The value svirt's decisions use for every boolean of the host's policy, plus the booleans only svirt's
@@ -84,8 +82,13 @@ public struct BooleanStore {
     public func effectiveBooleans() throws -> [String: Bool] {
         let overrides = selinuxEnabled ? [:] : try registry.booleanSettings()
         var out: [String: Bool] = [:]
+        // The kernel's values, read once (each lookup by name would read the mount table again).
+        var kernel: [String: Bool] = [:]
+        if selinuxEnabled, let mount = probe.selinuxfsMount() {
+            for e in probe.kernelBooleans(selinuxfs: mount, prefix: "") { if let v = e.value { kernel[e.name] = v == "on" } }
+        }
         for b in policy.booleans + builtInOnly {
-            out[b.name] = kernelValue(b.name) ?? overrides[b.name] ?? b.defaultValue
+            out[b.name] = kernel[b.name] ?? overrides[b.name] ?? b.defaultValue
         }
         return out
     }

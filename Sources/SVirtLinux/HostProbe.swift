@@ -104,22 +104,28 @@ public struct HostProbe: Sendable {
     /// The kernel's booleans whose names start with `prefix`, read from `selinuxfs/booleans` (the current value,
     /// the first number of each file).
     public func kernelBooleans(selinuxfs: String, prefix: String) -> [HostReport.BooleanEntry] {
-        let dir = "\(selinuxfs)/booleans"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
-        return names.filter { $0.hasPrefix(prefix) }.sorted().map { name in
-            let path = "\(dir)/\(name)"
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                return HostReport.BooleanEntry(name: name, value: nil, detail: "\(path): \(String(cString: strerror(errno)))")
-            }
-            defer { close(fd) }
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard n > 0, let current = String(decoding: buffer.prefix(n), as: UTF8.self).split(separator: " ").first else {
-                return HostReport.BooleanEntry(name: name, value: nil, detail: "\(path): \(n < 0 ? String(cString: strerror(errno)) : "empty")")
-            }
-            return HostReport.BooleanEntry(name: name, value: current == "1" ? "on" : "off", detail: nil)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "\(selinuxfs)/booleans") else { return [] }
+        return names.filter { $0.hasPrefix(prefix) }.sorted().map { kernelBoolean(selinuxfs: selinuxfs, name: $0) }
+    }
+
+    /// One boolean's current value from `selinuxfs/booleans/NAME` (`cur pending`), or why it cannot be read.
+    public func kernelBoolean(selinuxfs: String, name: String) -> HostReport.BooleanEntry {
+        let path = "\(selinuxfs)/booleans/\(name)"
+        guard !name.contains("/"), name != ".", name != ".." else {
+            return HostReport.BooleanEntry(name: name, value: nil, detail: "\(name) is not a boolean's name")
         }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            return HostReport.BooleanEntry(name: name, value: nil, detail: "\(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0, let current = String(decoding: buffer.prefix(n), as: UTF8.self).split(separator: " ").first else {
+            return HostReport.BooleanEntry(name: name, value: nil, detail: "\(path): \(n < 0 ? String(cString: strerror(errno)) : "empty")")
+        }
+        return HostReport.BooleanEntry(name: name, value: current.trimmingCharacters(in: .whitespacesAndNewlines) == "1" ? "on" : "off",
+                                       detail: nil)
     }
 
     /// The mechanism `start` would use.
