@@ -93,7 +93,7 @@ enum ConsoleAPI {
         case .shutdown:
             var timeout = backend.shutdownTimeout
             if let t = request.uri.queryParameters.get("timeout") {
-                guard let s = Int(t), (0...3600).contains(s) else {
+                guard let s = ConsoleRequest.shutdownSeconds(t) else {
                     throw ConsoleFailure(.badRequest, "timeout '\(t)' is not a number of seconds from 0 to 3600")
                 }
                 timeout = .seconds(s)

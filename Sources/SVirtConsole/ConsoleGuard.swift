@@ -21,13 +21,13 @@ struct ConsoleGuard: RouterMiddleware {
         // A loopback console answers only to loopback host names: a DNS name rebound to 127.0.0.1 would make
         // another site same-origin with it.
         if server.listen.isLoopback {
-            guard let host = request.head.authority.flatMap(Self.hostName), ListenAddress.isLoopbackName(host) else {
+            guard ConsoleHeaders.isLoopbackAuthority(request.head.authority) else {
                 return fail(.forbidden, "this console listens on \(server.listen) and answers only to a loopback Host "
                             + "(127.0.0.1, localhost, [::1]); the request named '\(request.head.authority ?? "")'")
             }
         }
 
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > server.bodyLimit {
+        if let length = ConsoleHeaders.declaredLength(request.headers[.contentLength]), length > server.bodyLimit {
             return fail(.contentTooLarge, "the request body is \(length) bytes; the console reads at most \(server.bodyLimit)")
         }
 
@@ -74,38 +74,16 @@ struct ConsoleGuard: RouterMiddleware {
 
     /// The token of `Authorization: Bearer TOKEN`.
     func bearerToken(_ request: Request) -> Substring? {
-        guard let value = request.headers[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].drop { $0 == " " }
+        ConsoleHeaders.bearerToken(authorization: request.headers[.authorization])
     }
 
     func hasSession(_ request: Request) -> Bool {
-        guard let cookie = ConsoleRequest.cookie(request, ConsolePages.sessionCookie) else { return false }
-        return ConsoleToken.matches(cookie, server.sessionSecret)
+        ConsoleHeaders.hasSession(cookies: request.headers[values: .cookie], secret: server.sessionSecret)
     }
 
-    /// Why a form POST's origin is not this console, or nil when it is. A browser sends `Origin` with every POST;
-    /// `Referer` stands in where an older one did not.
+    /// Why a form POST's origin is not this console, or nil when it is.
     func originProblem(_ request: Request) -> String? {
-        let own = request.head.authority.map { "http://\($0)" }
-        if let origin = request.headers[.origin] {
-            if let own, origin == own { return nil }
-            return "cross-origin request refused: Origin '\(origin)' is not this console (\(own ?? "no Host"))"
-        }
-        if let referer = request.headers[.referer] {
-            if let own, referer == own || referer.hasPrefix(own + "/") { return nil }
-            return "cross-origin request refused: Referer '\(referer)' is not this console (\(own ?? "no Host"))"
-        }
-        return "a form must come from this console's own pages: the request has neither Origin nor Referer"
-    }
-
-    /// The host part of a `Host` value (`127.0.0.1:8080`, `[::1]:8080`, `localhost`).
-    static func hostName(_ authority: String) -> String? {
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            return String(authority[authority.index(after: authority.startIndex)..<close])
-        }
-        return String(authority.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0])
+        ConsoleHeaders.originProblem(authority: request.head.authority, origin: request.headers[.origin],
+                                     referer: request.headers[.referer])
     }
 }

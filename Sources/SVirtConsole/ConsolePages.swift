@@ -5,7 +5,7 @@ import SVirtLinux
 
 /// The console's pages: server-rendered HTML with plain forms, working without JavaScript.
 enum ConsolePages {
-    static let sessionCookie = "svirt_session"
+    static let sessionCookie = ConsoleHeaders.sessionCookie
 
     static func register(on router: Router<ConsoleContext>, server: ConsoleServer) {
         router.get("/") { request, _ in await page { try await vmList(server, request) } }
