@@ -6,24 +6,6 @@ import NIOSSL
 import SVirt
 import Synchronization
 
-/// Why a request to etcd failed.
-enum EtcdFailure: Error, Sendable, CustomStringConvertible {
-    /// No member answered (refused, unreachable, no quorum, timed out before sending). Nothing was applied.
-    case unavailable(String)
-    /// The request may or may not have been applied: it was sent and then the connection, the member or the
-    /// cluster failed before an answer came. Writes must be checked before they are reported either way.
-    case ambiguous(String)
-    /// etcd answered with an error (gRPC status code and message).
-    case server(code: Int, message: String)
-
-    var description: String {
-        switch self {
-        case .unavailable(let m), .ambiguous(let m): return m
-        case .server(let code, let m): return "\(m) (gRPC code \(code))"
-        }
-    }
-}
-
 /// A small client for etcd's v3 JSON gateway over AsyncHTTPClient: failover over the members, TLS client
 /// certificates, etcd auth tokens, bounded time for every operation.
 ///
@@ -122,11 +104,7 @@ public final class EtcdClient: Sendable {
             throw .server(code: 3, message: "cannot encode the request: \(error)")
         }
         let data = try await send(path, payload, idempotent: idempotent, timeout: timeout ?? configuration.operationTimeout)
-        do {
-            return try JSONDecoder().decode(Response.self, from: data)
-        } catch {
-            throw .server(code: 13, message: "etcd answered \(path) with JSON svirt cannot read: \(error)")
-        }
+        return try EtcdDecoding.answer(data, path: path)
     }
 
     private func send(_ path: String, _ payload: Data, idempotent: Bool, timeout: Double) async throws(EtcdFailure) -> Data {
@@ -209,7 +187,7 @@ public final class EtcdClient: Sendable {
         for index in 0..<configuration.endpoints.count {
             do throws(EtcdFailure) {
                 let data = try await attempt(index, "/v3/auth/authenticate", body, timeout: configuration.requestTimeout, auth: false)
-                guard let token = try? JSONDecoder().decode(EtcdAuthResponse.self, from: data).token else {
+                guard let token = EtcdDecoding.authToken(data) else {
                     throw EtcdFailure.server(code: 16, message: "etcd gave no auth token for user '\(user)'")
                 }
                 state.withLock { $0.token = token }
@@ -236,9 +214,7 @@ public final class EtcdClient: Sendable {
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
             let data = Data(bytes)
             guard response.status == .ok else {
-                let body = try? JSONDecoder().decode(EtcdErrorBody.self, from: data)
-                let message = body?.message ?? body?.error ?? "HTTP \(response.status.code)"
-                throw EtcdFailure.server(code: body?.code ?? 2, message: message)
+                throw EtcdDecoding.errorAnswer(data, status: response.status.code)
             }
             return data
         } catch let e as EtcdFailure {
@@ -304,9 +280,7 @@ public final class EtcdClient: Sendable {
     func grantLease(ttl: Int64) async throws(EtcdFailure) -> Int64 {
         let r: EtcdLeaseGrantResponse = try await post("/v3/lease/grant", EtcdLeaseGrantRequest(TTL: EtcdInt(ttl)),
                                                        idempotent: true)
-        if let e = r.error, !e.isEmpty { throw .server(code: 2, message: e) }
-        guard let id = r.ID?.value, id != 0 else { throw .server(code: 2, message: "etcd granted no lease") }
-        return id
+        return try EtcdDecoding.grantedLease(r)
     }
 
     /// Renews a lease once; returns its new TTL, or 0 when the lease no longer exists.
@@ -339,15 +313,9 @@ public final class EtcdClient: Sendable {
         let decoder = JSONDecoder()
         for try await var chunk in response.body {
             pending += chunk.readBytes(length: chunk.readableBytes) ?? []
-            while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Data(pending[..<nl])
-                pending.removeSubrange(...nl)
+            while let line = EtcdDecoding.nextLine(&pending) {
                 if line.isEmpty { continue }
-                let message = try decoder.decode(EtcdWatchMessage.self, from: line)
-                if let e = message.error {
-                    throw EtcdFailure.server(code: e.code ?? 2, message: e.message ?? e.error ?? "watch failed")
-                }
-                guard let result = message.result else { continue }
+                guard let result = try EtcdDecoding.watchResult(line, decoder: decoder) else { continue }
                 if try !body(result) { return }
             }
         }

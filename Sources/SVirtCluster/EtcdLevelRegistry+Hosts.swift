@@ -70,8 +70,8 @@ extension EtcdLevelRegistry {
         let r: (kvs: [EtcdKeyValue], revision: Int64)
         do { r = try await client.rangePrefix(RegistryKeys.hosts) } catch { throw map("list the cluster's hosts", error) }
         return r.kvs.map { kv in
-            let rec = try? JSONDecoder().decode(HostRecord.self, from: kv.valueData)
-            return ClusterHost(id: String(kv.keyString.dropFirst(RegistryKeys.hosts.count)), lease: kv.leaseID,
+            let rec = EtcdDecoding.hostRecord(kv.valueData)
+            return ClusterHost(id: EtcdDecoding.hostID(fromKey: kv.keyString), lease: kv.leaseID,
                                pid: rec?.pid, hostname: rec?.hostname, since: rec?.since)
         }.sorted { $0.id < $1.id }
     }

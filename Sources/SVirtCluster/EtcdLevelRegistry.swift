@@ -128,17 +128,15 @@ public final class EtcdLevelRegistry: LevelRegistry, Sendable {
             guard seen >= s.fenceSeen else { return }
             s.fenceSeen = seen
             s.fenceModRevision = kv?.modRevision ?? 0
-            let record = kv.flatMap { try? JSONDecoder().decode(FenceRecord.self, from: $0.valueData) }
-            s.fenceLockedBy = record?.lockedBy
-            if kv != nil, record == nil { s.fenceLockedBy = "an unreadable fence value" }
+            s.fenceLockedBy = kv.flatMap { EtcdDecoding.fenceHolder($0.valueData) }
             s.allocatorDirty = true
             return
         }
         if key.hasPrefix(RegistryKeys.hosts) {
-            let id = String(key.dropFirst(RegistryKeys.hosts.count))
+            let id = EtcdDecoding.hostID(fromKey: key)
             if let old = s.hosts[id], old.seen > seen { return }
             if let kv {
-                s.hosts[id] = (kv.leaseID, seen, try? JSONDecoder().decode(HostRecord.self, from: kv.valueData))
+                s.hosts[id] = (kv.leaseID, seen, EtcdDecoding.hostRecord(kv.valueData))
             } else {
                 s.hosts[id] = (0, seen, nil)
             }
@@ -153,13 +151,8 @@ public final class EtcdLevelRegistry: LevelRegistry, Sendable {
             return
         }
         if let kv {
-            let record = LevelRecord.decode(kv.valueData)
             // A value svirt cannot read still blocks its level: fail closed.
-            let level = record.flatMap { try? SecurityLevel(parsing: $0.level) } ?? Self.level(fromKey: key)
-            let unreadable = record == nil
-            let r = record ?? LevelRecord(level: level?.description ?? key, state: LevelRecord.reserved,
-                                          owner: "unreadable value at \(key)", kind: "admin", host: "?",
-                                          created: 0, op: "")
+            let (r, level, unreadable) = EtcdDecoding.levelEntry(key: key, value: kv.valueData)
             s.entries[key] = Entry(modRevision: kv.modRevision, seen: seen, record: r, level: level)
             if keepAllocator { return }
             // A new reservation by someone else is added to the allocator as it is; anything else rebuilds it.
@@ -179,12 +172,7 @@ public final class EtcdLevelRegistry: LevelRegistry, Sendable {
     }
 
     /// The level a key names, for values svirt cannot read.
-    static func level(fromKey key: String) -> SecurityLevel? {
-        let rest = key.dropFirst(RegistryKeys.levels.count)
-        if rest.hasPrefix("pair/") { return try? SecurityLevel(parsing: "s0:" + rest.dropFirst("pair/".count)) }
-        if rest.hasPrefix("other/") { return try? SecurityLevel(parsing: String(rest.dropFirst("other/".count))) }
-        return nil
-    }
+    static func level(fromKey key: String) -> SecurityLevel? { EtcdDecoding.level(fromKey: key) }
 
     /// Applies the range results of a transaction answer, and the absence of the keys it asked for but did not get.
     func learn(_ response: EtcdTxnResponse, asked: [String]) {
