@@ -9,7 +9,7 @@ public struct SVirtError: Error, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
             case exhausted, levelConflict, invalidPool, invalidLevel, notReserved, registry, configuration
             case invalidDomain, labeling, preflight, confinement, launch, notFound, alreadyExists, state
-            case unsupported, policy, registryUnavailable
+            case unsupported, policy, registryUnavailable, filesystemFull, readOnlyFilesystem
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -51,6 +51,11 @@ public struct SVirtError: Error, Sendable, CustomStringConvertible {
         public static let unsupported = Code(.unsupported)
         /// The policy denies what is needed.
         public static let policy = Code(.policy)
+        /// A filesystem svirt writes to (its state directory, an image's extended attributes) has no room left.
+        /// Nothing is damaged; freeing space and running the command again is the fix.
+        public static let filesystemFull = Code(.filesystemFull)
+        /// A filesystem svirt writes to is mounted read-only.
+        public static let readOnlyFilesystem = Code(.readOnlyFilesystem)
 
         public var description: String { value.rawValue }
     }

@@ -136,9 +136,16 @@ public struct SecurityDriver: Sendable {
     }
 
     /// Gives up a prepared start: nothing was labelled, so only the level is released.
-    public func cancel(_ prepared: PreparedLabels) async {
+    /// Returns what went wrong (the level could not be released), or nil.
+    @discardableResult
+    public func cancel(_ prepared: PreparedLabels) async -> String? {
         defer { prepared.lockHold = nil }
-        try? await generator.releaseLabel(prepared.label, registry: registry)
+        do {
+            try await generator.releaseLabel(prepared.label, registry: registry)
+            return nil
+        } catch {
+            return "releasing the level \(prepared.label.reservedLevel?.description ?? "(none)"): \(error)"
+        }
     }
 
     /// The first half of `labelAll`: reserves the level, plans, runs the preflight, and checks and opens every

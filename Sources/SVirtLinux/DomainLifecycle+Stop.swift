@@ -53,7 +53,11 @@ extension DomainLifecycle {
             // The files the start held are reopened by their handles: owners and labels go back to those inodes,
             // whatever their paths name now.
             let held = HeldFileLabelStore(base: XattrFileLabelStore(), records: row.details.heldFiles ?? [])
-            if !held.files.isEmpty { driver.store = held }
+            if !held.files.isEmpty || !held.gone.isEmpty { driver.store = held }
+            for g in held.gone {
+                warnings.append("\(g.planPath) was deleted while '\(row.name)' ran, so there was no file to give its owner "
+                                + "and label back to; a file at that path now is another file, and was left alone")
+            }
             let domain = try DomainDefinition(xml: row.liveXML, mode: row.label == nil && row.imageLabel == nil ? .inactive : .live,
                                               source: "the live XML of '\(row.name)'")
             let runtime = RuntimeResources(privatePaths: row.details.privatePaths)
@@ -65,7 +69,7 @@ extension DomainLifecycle {
                     let paths = DACRelabeler.paths(plan, domain: domain).filter { !row.details.privatePaths.contains($0) }
                     let dac = DACRelabeler(bootTime: driver.bootTime)
                     let heldFiles = paths.compactMap { p in held.keys[p].flatMap { held.files[$0] } }
-                    let byPath = paths.filter { held.keys[$0].flatMap { held.files[$0] } == nil }
+                    let byPath = paths.filter { held.keys[$0].flatMap { held.files[$0] } == nil && !held.isGone($0) }
                     let r1 = dac.restoreAll(files: heldFiles, holder: row.name)
                     let r2 = dac.restoreAll(byPath, holder: row.name)
                     owners = r1.items + r2.items

@@ -415,7 +415,7 @@ public final class DomainLifecycle {
         if let g = progress.guest { GuestSupervisor.stop(g, powerdownTimeout: .zero, proc: env.proc) }
         if let p = progress.prepared, let driver = try? driver() {
             // Checked but never labelled: only the level goes back.
-            await driver.cancel(p)
+            if let problem = await driver.cancel(p) { problems.append(problem) }
         }
         if let l = progress.labelled, let driver = try? driver() {
             if !progress.dacFiles.isEmpty {
@@ -436,7 +436,15 @@ public final class DomainLifecycle {
             }
         }
         progress.runtime?.remove()
-        do { try local.removeRunning(name: domain.name) } catch { problems.append("removing the running record: \(error)") }
+        // The running row is what lets a later command finish an undo that failed here (a full disk, a file that
+        // would not take its label back): it goes only when everything else went back. Kept, its holder (this
+        // process) is gone once the command exits, and the next svirt command reconciles it as a start cut short.
+        if problems.isEmpty {
+            do { try local.removeRunning(name: domain.name) } catch { problems.append("removing the running record: \(error)") }
+        } else {
+            problems.append("the running record of '\(domain.name)' is kept, so the next svirt command finishes giving "
+                            + "everything back once the cause is fixed")
+        }
         return problems
     }
 

@@ -33,24 +33,43 @@ public struct HeldFileRecord: Sendable, Hashable, Codable {
     /// Opens the recorded inode again (O_PATH), checked to be the same (device, inode); nil when the handle is
     /// gone (the file was deleted) or the filesystem cannot open handles.
     func reopen(procRoot: String = "/proc") -> XattrFile? {
-        guard let bytes = handle.flatMap(Hex.decode) else { return nil }
-        guard let mountPoint = Self.mountPoint(id: mountID) else { return nil }
+        if case .file(let f) = reopened(procRoot: procRoot) { return f }
+        return nil
+    }
+
+    /// What opening the recorded inode again found.
+    enum Reopened {
+        case file(XattrFile)
+        /// The file was deleted: the handle names no inode any more (ESTALE), or one with no link left.
+        case gone
+        /// No handle was recorded, its mount is gone, or the filesystem refused for another reason.
+        case unavailable
+    }
+
+    func reopened(procRoot: String = "/proc") -> Reopened {
+        guard let bytes = handle.flatMap(Hex.decode) else { return .unavailable }
+        guard let mountPoint = Self.mountPoint(id: mountID) else { return .unavailable }
         let mfd = Glibc.open(mountPoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard mfd >= 0 else { return nil }
+        guard mfd >= 0 else { return .unavailable }
         defer { close(mfd) }
         let fd = bytes.withUnsafeBufferPointer { b in
             svirt_open_by_handle(mfd, b.baseAddress, b.count, handleType, svirt_o_path() | O_CLOEXEC | O_NOFOLLOW)
         }
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return errno == ESTALE ? .gone : .unavailable }
         var st = stat()
         guard fstat(fd, &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else {
             close(fd)
-            return nil
+            return .unavailable
+        }
+        // Deleted, but still open somewhere (or not yet evicted): no path names it, so there is nothing to give back.
+        if st.st_nlink == 0 {
+            close(fd)
+            return .gone
         }
         let facts = FileFacts(device: device, inode: inode, linkCount: UInt64(st.st_nlink),
                               pseudoFilesystem: XattrFileLabelStore.pseudoFilesystem(fd))
-        return XattrFile(fd: fd, path: path, kind: XattrFileLabelStore.kind(st.st_mode),
-                         filesystem: XattrFileLabelStore.filesystem(fd), facts: facts, procRoot: procRoot)
+        return .file(XattrFile(fd: fd, path: path, kind: XattrFileLabelStore.kind(st.st_mode),
+                               filesystem: XattrFileLabelStore.filesystem(fd), facts: facts, procRoot: procRoot))
     }
 
     /// The mount point of a mount id, from /proc/self/mountinfo (field 5; octal escapes decoded).
@@ -89,26 +108,45 @@ struct HeldFileLabelStore: FileLabelStore {
     /// Canonical path at start → the reopened file, and plan path → that canonical path.
     let files: [String: XattrFile]
     let keys: [String: String]
+    /// The files deleted while the VM ran (their inodes are gone): nothing is given back to them, and a file that
+    /// now has the same path is another file, left alone.
+    let gone: [HeldFileRecord]
 
     init(base: XattrFileLabelStore, records: [HeldFileRecord]) {
         self.base = base
-        var files: [String: XattrFile] = [:], keys: [String: String] = [:]
+        var files: [String: XattrFile] = [:], keys: [String: String] = [:], gone: [HeldFileRecord] = []
         for r in records {
-            guard let f = r.reopen(procRoot: base.procRoot) else { continue }
-            files[r.path] = f
-            keys[r.planPath] = r.path
+            switch r.reopened(procRoot: base.procRoot) {
+            case .file(let f):
+                files[r.path] = f
+                keys[r.planPath] = r.path
+            case .gone:
+                gone.append(r)
+                keys[r.planPath] = r.path
+            case .unavailable:
+                continue
+            }
         }
         self.files = files
         self.keys = keys
+        self.gone = gone
     }
 
+    /// Whether `planPath` names a held file that was deleted while the VM ran.
+    func isGone(_ planPath: String) -> Bool { gone.contains { $0.planPath == planPath || $0.path == planPath } }
+
     func resolve(_ path: String) throws -> String {
+        // As for a path that no longer exists: restore passes over it (stop says why, from `gone`).
+        if isGone(path) { throw SVirtError(.notFound, "\(path) was deleted while its VM ran") }
         if let key = keys[path] { return key }
         return try base.resolve(path)
     }
 
     func open(_ canonicalPath: String) throws -> any LabeledFile {
         if let f = files[canonicalPath] { return f }
+        if gone.contains(where: { $0.path == canonicalPath }) {
+            throw SVirtError(.notFound, "\(canonicalPath) was deleted while its VM ran")
+        }
         return try base.open(canonicalPath)
     }
 }

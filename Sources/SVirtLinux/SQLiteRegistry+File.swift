@@ -79,8 +79,8 @@ extension SQLiteRegistry {
         for p in [temporary, temporary + "-journal", temporary + "-wal", temporary + "-shm"] { unlink(p) }
         let fd = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
-            throw SVirtError(.registry, "cannot create the registry \(temporary): \(String(cString: strerror(errno))); "
-                             + "check the state directory or choose another with --state-dir")
+            throw StateDirectory.failure(at: temporary, "cannot create the registry \(temporary): \(String(cString: strerror(errno)))",
+                                         remedy: "check the state directory or choose another with --state-dir")
         }
         // The mode is 0600 whatever the umask; SQLite gives its journal files the database's mode.
         let chmodOK = fchmod(fd, 0o600) == 0
@@ -97,8 +97,9 @@ extension SQLiteRegistry {
             try queue.close()
         } catch {
             unlink(temporary)
-            throw SVirtError(.registry, "cannot create the registry \(path): \(error); check the state directory or "
-                             + "choose another with --state-dir", cause: SendableBox(String(describing: error)))
+            throw StateDirectory.failure(at: path, "cannot create the registry \(path): \(error)",
+                                         remedy: "check the state directory or choose another with --state-dir",
+                                         cause: String(describing: error))
         }
         guard rename(temporary, path) == 0 else {
             let e = errno
@@ -125,8 +126,8 @@ extension SQLiteRegistry {
             }
             try queue.close()
         } catch {
-            throw SVirtError(.registry, "cannot read the registry \(path): \(error); " + remedy(path),
-                             cause: SendableBox(String(describing: error)))
+            throw StateDirectory.failure(at: path, "cannot read the registry \(path): \(error)", remedy: remedy(path),
+                                         cause: String(describing: error))
         }
         guard applied.contains("v1-foundation") else {
             let shown = tables.isEmpty ? "it has no tables" : "its tables are \(tables.prefix(8).joined(separator: ", "))"

@@ -49,9 +49,9 @@ public final class SQLiteRegistry: LevelRegistry {
         } catch let e as SVirtError {
             throw e
         } catch {
-            throw SVirtError(.registry, "cannot open the registry \(state.registryPath): \(error); "
-                             + "check the state directory or choose another with --state-dir",
-                             cause: SendableBox(String(describing: error)))
+            throw StateDirectory.failure(at: state.registryPath, "cannot open the registry \(state.registryPath): \(error)",
+                                         remedy: "check the state directory or choose another with --state-dir",
+                                         cause: String(describing: error))
         }
     }
 
@@ -154,7 +154,8 @@ public final class SQLiteRegistry: LevelRegistry {
         } catch let e as SVirtError {
             throw e
         } catch {
-            throw SVirtError(.registry, "registry \(state.registryPath): \(error)", cause: SendableBox(String(describing: error)))
+            throw StateDirectory.failure(at: state.registryPath, "registry \(state.registryPath): \(error)",
+                                         cause: String(describing: error))
         }
     }
 
@@ -337,7 +338,8 @@ struct FileLock {
     init(path: String) throws {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw SVirtError(.registry, "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+            throw StateDirectory.failure(at: path, "cannot open the lock file \(path): \(String(cString: strerror(errno)))",
+                                         remedy: "check the state directory's permissions or choose another with --state-dir")
         }
         while flock(fd, LOCK_EX) != 0 {
             if errno == EINTR { continue }

@@ -54,8 +54,8 @@ public struct StateDirectory: Sendable {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
-            throw SVirtError(.registry, "cannot create the state directory \(path): \(error.localizedDescription); "
-                             + "choose another with --state-dir", cause: SendableBox(String(describing: error)))
+            throw Self.failure(at: path, "cannot create the state directory \(path): \(error.localizedDescription)",
+                               remedy: "choose another with --state-dir", cause: String(describing: error))
         }
         try makePrivate()
     }

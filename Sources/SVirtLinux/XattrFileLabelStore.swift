@@ -225,6 +225,14 @@ final class XattrFile: LabeledFile {
             return SVirtError(.unsupported, "\(call) on \(path): \(why)", cause: cause)
         case ENOENT:
             return SVirtError(.notFound, "\(call) on \(path): \(why)", cause: cause)
+        case ENOSPC, EDQUOT:
+            // ext4 and others keep extended attributes that do not fit in the inode in one block of their own: on a
+            // full filesystem (or a file whose attribute space is used up) svirt's record of the original cannot be
+            // written, and the label is never changed without it.
+            return SVirtError(.filesystemFull, "\(call) on \(path): \(why): the filesystem holding it has no room "
+                              + "for the record svirt keeps of the file's original label and owner, so the file was not "
+                              + "relabelled; free space on that filesystem (or remove extended attributes the file no longer "
+                              + "needs) and run the command again", cause: cause)
         case EPERM where call.contains("trusted.") || call.contains("security."):
             return SVirtError(.labeling, "\(call) on \(path): \(why) (\(Self.permissionHint(call, euid: geteuid())))", cause: cause)
         default:
