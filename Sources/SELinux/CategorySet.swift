@@ -24,6 +24,32 @@ public struct CategorySet: Sendable, Hashable, Sequence {
         insert(range: range)
     }
 
+    /// The set `{first, second}`, built with one allocation (the allocator makes one per level it hands out).
+    public init(pair first: Int, _ second: Int) {
+        let a = Swift.max(0, Swift.min(first, Self.absoluteLimit - 1)), b = Swift.max(0, Swift.min(second, Self.absoluteLimit - 1))
+        guard a == first, b == second else {
+            self.init([first, second])
+            return
+        }
+        let count = Swift.max(a, b) >> 6 + 1
+        let built = [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { buffer[i] = 0 }
+            buffer[a >> 6] |= 1 << UInt64(a & 63)
+            buffer[b >> 6] |= 1 << UInt64(b & 63)
+            initialized = count
+        }
+        self.init(words: built)
+    }
+
+    /// Hashes the non-zero words with their positions: equal sets hash equally, and a pair of categories costs
+    /// two words of hashing instead of all of them up to the higher one.
+    public func hash(into hasher: inout Hasher) {
+        for (i, w) in words.enumerated() where w != 0 {
+            hasher.combine(i)
+            hasher.combine(w)
+        }
+    }
+
     /// Builds a set from raw 64-bit words, bit `i` of word `w` being category `64*w + i`.
     public init(words: [UInt64]) {
         self.words = words

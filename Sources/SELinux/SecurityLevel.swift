@@ -13,7 +13,7 @@ public struct SecurityLevel: Sendable, Hashable, CustomStringConvertible, Compar
 
     /// The level `s<sensitivity>:c<first>,c<second>`.
     public init(sensitivity: Int = 0, pair first: Int, _ second: Int) {
-        self.init(sensitivity: sensitivity, categories: CategorySet([first, second]))
+        self.init(sensitivity: sensitivity, categories: CategorySet(pair: first, second))
     }
 
     /// Parses `sN[:categories]`. Throws a `SELinuxError` that names the text and the position.

@@ -23,7 +23,31 @@ public struct MCSAllocator: Sendable {
     /// Cooling pairs by rank, with the time they were released.
     private var coolingSince: [Int: Double] = [:]
     private var coolingLevels: [SecurityLevel: CoolingLevel] = [:]
-    public private(set) var reservations: [SecurityLevel: Reservation] = [:]
+    /// Reservations of pool pairs, by rank (hashing an integer, not a level, on the allocation path), and every
+    /// other reservation (static levels, single categories, ranges) by level.
+    private var pairReservations: [Int: Reservation] = [:]
+    private var otherReservations: [SecurityLevel: Reservation] = [:]
+
+    /// Every reservation, by level (built on each call: registries read it once per transaction).
+    public var reservations: [SecurityLevel: Reservation] {
+        var all = otherReservations
+        all.reserveCapacity(pairReservations.count + otherReservations.count)
+        for r in pairReservations.values { all[r.level] = r }
+        return all
+    }
+
+    /// How many levels are reserved.
+    public var reservationCount: Int { pairReservations.count + otherReservations.count }
+
+    /// The reservation of exactly `level`, if any.
+    public func reservation(of level: SecurityLevel) -> Reservation? {
+        if let rank = pool.rank(of: level) { return pairReservations[rank] }
+        return otherReservations[level]
+    }
+
+    private var allReservations: some Sequence<Reservation> {
+        [AnySequence(pairReservations.values), AnySequence(otherReservations.values)].joined()
+    }
 
     public init(pool: CategoryPool, coolDown: Double = 3600) {
         self.pool = pool
@@ -41,7 +65,7 @@ public struct MCSAllocator: Sendable {
 
     public func statistics() -> MCSStatistics {
         MCSStatistics(pool: pool.description, categories: pool.categories.count, pairs: pool.pairCount,
-                      reservations: reservations.count, blockedPairs: blockedByReservations,
+                      reservations: reservationCount, blockedPairs: blockedByReservations,
                       coolingPairs: coolingSince.keys.filter { blockers[$0] == 0 }.count,
                       freePairs: blocked.freeCount, coolDownSeconds: coolDown)
     }
@@ -68,14 +92,22 @@ public struct MCSAllocator: Sendable {
         }
         let level = pool.level(atRank: rank)
         consumeCooling(pairLevel: level)
-        try insert(Reservation(level: level, owner: owner, kind: kind, process: process, createdAt: now, host: host))
+        // A free rank has no reservation that equals, dominates or is dominated by its pair (any would block it),
+        // so the pair is recorded straight away: one dictionary write and its own rank, no conflict lists.
+        pairReservations[rank] = Reservation(level: level, owner: owner, kind: kind, process: process, createdAt: now, host: host)
+        let n = blockers[rank]
+        blockers[rank] = n + 1
+        if n == 0 {
+            blockedByReservations += 1
+            blocked.block(rank)
+        }
         return level
     }
 
     /// Reserves a given level (a static label, or a running VM found again). Refused when it equals, dominates
     /// or is dominated by a reserved level, or has no categories.
     public mutating func reserve(_ reservation: Reservation) throws {
-        try Self.checkReservable(reservation.level, against: reservations.values)
+        try Self.checkReservable(reservation.level, against: allReservations)
         consumeCooling(pairLevel: reservation.level)
         try insert(reservation)
     }
@@ -115,8 +147,13 @@ public struct MCSAllocator: Sendable {
     /// Records a reservation read back from a store, without checking conflicts (the store checked them when
     /// it was made). Used by registries to rebuild state.
     public mutating func restore(_ reservation: Reservation) {
-        if reservations[reservation.level] != nil { return }
-        reservations[reservation.level] = reservation
+        if let rank = pool.rank(of: reservation.level) {
+            if pairReservations[rank] != nil { return }
+            pairReservations[rank] = reservation
+        } else {
+            if otherReservations[reservation.level] != nil { return }
+            otherReservations[reservation.level] = reservation
+        }
         for rank in Self.conflictingRanks(reservation.level, in: pool) {
             let n = blockers[rank]
             blockers[rank] = n + 1
@@ -135,7 +172,8 @@ public struct MCSAllocator: Sendable {
     /// Releases a reservation. Its level starts cooling down at `now`. Returns the released reservation.
     @discardableResult
     public mutating func release(_ level: SecurityLevel, now: Double) throws -> Reservation {
-        guard let r = reservations.removeValue(forKey: level) else {
+        let removed = pool.rank(of: level).map { pairReservations.removeValue(forKey: $0) } ?? otherReservations.removeValue(forKey: level)
+        guard let r = removed else {
             throw SVirtError(.notReserved, "'\(level)' is not reserved; 'svirt mcs list' shows the reserved levels")
         }
         for rank in Self.conflictingRanks(level, in: pool) {

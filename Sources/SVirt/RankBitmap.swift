@@ -74,12 +74,26 @@ struct RankBitmap: Sendable {
             step /= 2
         }
         // `pos` words hold `k - remaining` free bits; the answer is in word `pos`.
-        var free = ~words[pos]
-        var r = remaining
-        while r > 0 {
-            free &= free - 1
-            r -= 1
+        return pos * 64 + Self.selectBit(~words[pos], Int(remaining))
+    }
+
+    /// The position of the `k`-th set bit of `word` (0-based, from the lowest): halves, quarters, ... by popcount,
+    /// six steps whatever `k` is.
+    static func selectBit(_ word: UInt64, _ k: Int) -> Int {
+        var w = word, k = k, base = 0
+        var width = 32
+        while width > 0 {
+            let low = w & ((1 << UInt64(width)) &- 1)
+            let n = low.nonzeroBitCount
+            if k >= n {
+                k -= n
+                w >>= UInt64(width)
+                base += width
+            } else {
+                w = low
+            }
+            width /= 2
         }
-        return pos * 64 + free.trailingZeroBitCount
+        return base
     }
 }

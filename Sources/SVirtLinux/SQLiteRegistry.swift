@@ -225,7 +225,7 @@ public final class SQLiteRegistry: LevelRegistry {
             var a = try allocator(db, pool: pool, now: now)
             var rng = SystemRandomNumberGenerator()
             let level = try a.allocate(owner: owner, kind: kind, process: process, now: now, host: host, using: &rng)
-            guard let r = a.reservations[level] else { throw SVirtError(.registry, "allocator lost its reservation") }
+            guard let r = a.reservation(of: level) else { throw SVirtError(.registry, "allocator lost its reservation") }
             try insert(r, db)
             return level
         }

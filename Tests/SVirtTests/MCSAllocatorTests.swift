@@ -236,4 +236,31 @@ func level(_ s: String) throws -> SecurityLevel { try SecurityLevel(parsing: s) 
         #expect(try await reg.reservations().count == 27)
         await #expect(throws: SVirtError.self) { try await reg.reserveLevel(one.categories.max.map { SecurityLevel(sensitivity: 0, categories: CategorySet([$0])) } ?? one, owner: "y", kind: .admin, process: nil) }
     }
+
+    @Test("the in-word select finds the k-th set bit of any word, as counting bit by bit does")
+    func selectBit() {
+        var rng = SeededGenerator(seed: 17)
+        var words: [UInt64] = [0, 1, 1 << 63, ~0, 0xAAAA_AAAA_AAAA_AAAA, 0x8000_0000_0000_0001]
+        for _ in 0..<2000 { words.append(rng.next() & rng.next()) }
+        for w in words {
+            var positions: [Int] = []
+            for b in 0..<64 where w & (1 << UInt64(b)) != 0 { positions.append(b) }
+            for (k, p) in positions.enumerated() { #expect(RankBitmap.selectBit(w, k) == p, "word \(w) k \(k)") }
+        }
+    }
+
+    @Test("a pair built at once equals, and hashes as, the same pair built category by category")
+    func pairSet() {
+        var rng = SeededGenerator(seed: 23)
+        for _ in 0..<3000 {
+            let a = Int(rng.next() % 1024), b = Int(rng.next() % 1024)
+            let fast = CategorySet(pair: a, b), slow = CategorySet([a, b])
+            #expect(fast == slow && fast.hashValue == slow.hashValue && fast.rawWords == slow.rawWords, "c\(a),c\(b)")
+        }
+        #expect(CategorySet(pair: 3, 70_000) == CategorySet([3]))
+        // Equal sets hash equally however they were built (a removal that empties high words trims them).
+        var s = CategorySet([1, 900])
+        s.remove(900)
+        #expect(s == CategorySet([1]) && s.hashValue == CategorySet([1]).hashValue)
+    }
 }
