@@ -442,6 +442,10 @@ public final class DomainLifecycle {
         if problems.isEmpty {
             do { try local.removeRunning(name: domain.name) } catch { problems.append("removing the running record: \(error)") }
         } else {
+            // Held by no one, the row is stale for every command, this process's next ones included.
+            var kept = row
+            kept.holder = nil
+            try? local.updateRunning(kept)
             problems.append("the running record of '\(domain.name)' is kept, so the next svirt command finishes giving "
                             + "everything back once the cause is fixed")
         }

@@ -83,14 +83,17 @@ extension SQLiteRegistry {
     /// Claims a row for stopping: a `running` row, or a `starting`/`stopping` row whose holder is gone (as
     /// `isAlive` tells), becomes `stopping` held by `holder`. Returns the row as it was before the claim.
     ///
-    /// Throws `.notFound` when the domain does not run and `.state` when another live svirt process holds it.
+    /// Throws `.notFound` when the domain does not run and `.state` when a live svirt process holds it (another
+    /// one, or another operation of this one).
     public func claimStop(name: String, holder: ProcessIdentity, isAlive: (ProcessIdentity) -> Bool) throws -> RunningDomain {
         try transaction { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM running WHERE name = ?", arguments: [name]) else {
                 throw SVirtError(.notFound, "domain is not running")
             }
             let r = try Self.runningDomain(row)
-            if r.state != .running, let h = r.holder, h != holder, isAlive(h) {
+            // A live holder may be this very process: the console runs many operations at once, and a destroy that
+            // took over its own start's row would undo the start under it (and could leave a QEMU with no record).
+            if r.state != .running, let h = r.holder, isAlive(h) {
                 throw SVirtError(.state, "domain is being \(r.state == .starting ? "started" : "stopped") by svirt (pid \(h.pid))")
             }
             try db.execute(sql: "UPDATE running SET state = 'stopping', holder_pid = ?, holder_start = ? WHERE name = ?",

@@ -362,6 +362,52 @@ struct ConsoleLifecycleAPITests {
         #expect(try dir.list().values.allSatisfy { $0["state"] as? String == "shut off" }, "every guest was destroyed after the timeout")
     }
 
+    @Test("a start and a destroy of one VM sent at once: one of them is refused as busy or not running, never a 500, and no QEMU is left without a record")
+    func startDestroyRace() async throws {
+        try requireSVirt()
+        try #require(hasQEMU, "the race needs a start that takes a while: real QEMU")
+        let dir = try Scratch("svirt-console-race")
+        let image = try dir.image("race.img")
+        try dir.define("race", disk: image)
+        let console = try ConsoleProcess(state: dir.state)
+        let auth = ("Authorization", "Bearer \(console.token)")
+        var statuses: [Int: Int] = [:]
+        for round in 0..<8 {
+            let answers = try await withThrowingTaskGroup(of: (String, Int, String).self) { group in
+                group.addTask {
+                    let r = try await HTTP.request(.POST, console.base + "/api/v1/vms/race/start", headers: [auth])
+                    return ("start", r.status, String(r.body.prefix(300)))
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(10 * (round % 4)))
+                    let r = try await HTTP.request(.POST, console.base + "/api/v1/vms/race/destroy", headers: [auth])
+                    return ("destroy", r.status, String(r.body.prefix(300)))
+                }
+                var out: [(String, Int, String)] = []
+                for try await a in group { out.append(a) }
+                return out
+            }
+            for (op, status, body) in answers {
+                statuses[status, default: 0] += 1
+                #expect([200, 404, 409].contains(status), "round \(round): \(op) answered \(status): \(body)")
+            }
+            // Whatever happened, the registry and the host agree: a running VM is stopped by the next destroy.
+            _ = try runSVirt(["destroy", "race", "--state-dir", dir.state])
+            #expect(try dir.list()["race"]?["state"] as? String == "shut off", "round \(round)")
+        }
+        console.stop()
+        // No QEMU of this state directory outlives its record.
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? []
+        let orphans = pids.filter { pid in
+            guard let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: cmd, as: UTF8.self).contains(dir.state)
+        }
+        #expect(orphans.isEmpty, "QEMU processes left with no record: \(orphans)")
+        let levels = try runSVirt(["mcs", "list", "--json", "--state-dir", dir.state])
+        #expect(!levels.stdout.contains("\"race\""), "a level is left: \(levels.stdout)")
+        print("start/destroy race, answers by status: \(statuses)")
+    }
+
     @Test("every read of the API answers what the matching svirt command prints: list, labels, XML, host, booleans, matrix, denials")
     func sameAsCLI() async throws {
         try requireSVirt()

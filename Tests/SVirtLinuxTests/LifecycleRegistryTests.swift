@@ -92,6 +92,21 @@ import Testing
         #expect(taken.state == .starting)
         #expect(try r.runningDomain(named: "vm")?.state == .stopping)
         #expect(try r.runningDomain(named: "vm")?.holder == me)
+        // This process's own operation in flight (the console runs several at once) is as busy as another's: a
+        // destroy must not take over the row of a start still going on in the same process.
+        do {
+            _ = try r.claimStop(name: "vm", holder: me, isAlive: { _ in true })
+            Issue.record("a stopping row held by this very process was taken by a second stop")
+        } catch let e as SVirtError {
+            #expect(e.code == .state)
+        }
+        _ = try r.claimStart(name: "own", uuid: "u2", xml: "<x/>", holder: me, details: .init())
+        do {
+            _ = try r.claimStop(name: "own", holder: me, isAlive: { _ in true })
+            Issue.record("a destroy took over the row of a start in flight in the same process")
+        } catch let e as SVirtError {
+            #expect(e.code == .state)
+        }
         do {
             _ = try r.claimStop(name: "missing", holder: me, isAlive: { _ in true })
             Issue.record("a missing row was claimed")
