@@ -65,6 +65,7 @@ struct spawn_plan {
     char sockcreate_path[PATH_MAX];
     struct sockaddr_un addresses[SVIRT_SPAWN_MAX_FDS];
     int report_fd;
+    int gate_fd;  // -1: none; else the child waits here for the parent's go-ahead byte
     int highest_target;
 };
 
@@ -146,6 +147,18 @@ static int close_others(const int *kept, size_t count) {
 static void child(struct spawn_plan *plan) {
     const svirt_spawn_request *rq = plan->request;
     int report = plan->report_fd;
+
+    // 0. Wait until the parent has recorded this process. End-of-file (the parent died, or cancelled): exit
+    //    before anything is done, so nothing runs that no record names.
+    if (plan->gate_fd >= 0) {
+        char go = 0;
+        ssize_t n;
+        do {
+            n = read(plan->gate_fd, &go, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(127);
+        close(plan->gate_fd);
+    }
 
     // 1. Signals: the parent may block or ignore some; the emulator must start with the defaults.
     sigset_t all;
@@ -297,20 +310,52 @@ int svirt_spawn(const svirt_spawn_request *rq, svirt_spawn_result *result) {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) return fail(result, SVIRT_SPAWN_STEP_PIPE, errno);
     plan.report_fd = pipefd[1];
+    int gate[2] = {-1, -1};
+    if (rq->spawned && pipe2(gate, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return fail(result, SVIRT_SPAWN_STEP_PIPE, e);
+    }
+    plan.gate_fd = gate[0];
 
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         close(pipefd[0]);
         close(pipefd[1]);
+        if (gate[0] >= 0) {
+            close(gate[0]);
+            close(gate[1]);
+        }
         return fail(result, SVIRT_SPAWN_STEP_FORK, e);
     }
     if (pid == 0) {
         close(pipefd[0]);
+        if (gate[1] >= 0) close(gate[1]);
         child(&plan);
         _exit(127);  // not reached
     }
     close(pipefd[1]);
+    if (rq->spawned) {
+        close(gate[0]);
+        int refused = rq->spawned(pid, rq->spawned_context);
+        ssize_t sent = -1;
+        if (refused == 0) {
+            do {
+                sent = write(gate[1], "g", 1);
+            } while (sent < 0 && errno == EINTR);
+        }
+        close(gate[1]);
+        if (refused != 0 || sent != 1) {
+            int e = refused != 0 ? refused : errno;
+            close(pipefd[0]);
+            int status;
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            return fail(result, SVIRT_SPAWN_STEP_SPAWNED, e);
+        }
+    }
 
     struct spawn_report report;
     size_t got = 0;
