@@ -50,6 +50,17 @@ int svirt_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(__NR_pidfd
 
 int svirt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+int svirt_rename_noreplace(const char *from, const char *to) {
+    if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS) return -1;
+    if (link(from, to) != 0) return -1;
+    return unlink(from);
+}
+
 int svirt_open_path(const char *path) { return open(path, O_PATH | O_CLOEXEC); }
 
 // What the child sends back when a step fails.

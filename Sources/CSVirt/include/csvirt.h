@@ -194,6 +194,10 @@ int svirt_pidfd_send_signal(int pidfd, int sig);
 // pipe2(fds, O_CLOEXEC).
 int svirt_pipe_cloexec(int fds[2]);
 
+// Renames `from` to `to` only if `to` does not exist (renameat2 RENAME_NOREPLACE; where the filesystem lacks it,
+// link then unlink). 0, or -1 with errno (EEXIST when `to` exists).
+int svirt_rename_noreplace(const char *from, const char *to);
+
 // The session id of a process (getsid).
 pid_t svirt_getsid(pid_t pid);
 
