@@ -46,7 +46,7 @@ struct StartStopKillTests {
         // A kill leaves the VM running only once the running row is committed: the last kill points, and only those.
         #expect(!running.isEmpty && running == Array(points.suffix(running.count)),
                 "left running after kills at \(running) of \(points)")
-        print("start: killed at \(points.summary); left running after \(running.count)")
+        print("kill-every-step: start: \(points.summary); left running after \(running.count)")
     }
 
     @Test("svirt destroy killed at each xattr write and removal, owner change, registry transaction and sync: the next command finishes the job")
@@ -70,6 +70,6 @@ struct StartStopKillTests {
         #expect(points.count >= 12, "only \(points.summary)")
         // The VM still runs only after a kill before the stop was claimed: the first kill points, and only those.
         #expect(running == Array(points.prefix(running.count)), "left running after kills at \(running) of \(points)")
-        print("destroy: killed at \(points.summary); left running after \(running.count)")
+        print("kill-every-step: destroy: \(points.summary); left running after \(running.count)")
     }
 }
