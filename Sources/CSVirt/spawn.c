@@ -77,6 +77,7 @@ struct spawn_plan {
     struct sockaddr_un addresses[SVIRT_SPAWN_MAX_FDS];
     int report_fd;
     int gate_fd;  // -1: none; else the child waits here for the parent's go-ahead byte
+    pid_t parent;
     int highest_target;
 };
 
@@ -160,8 +161,11 @@ static void child(struct spawn_plan *plan) {
     int report = plan->report_fd;
 
     // 0. Wait until the parent has recorded this process. End-of-file (the parent died, or cancelled): exit
-    //    before anything is done, so nothing runs that no record names.
+    //    before anything is done, so nothing runs that no record names. The parent-death signal covers a
+    //    parent that dies while another of its children (forked by a concurrent spawn) still holds the gate's
+    //    write end; it is cleared once the parent says go, since the guest must outlive svirt.
     if (plan->gate_fd >= 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != plan->parent) _exit(127);
         char go = 0;
         ssize_t n;
         do {
@@ -169,6 +173,7 @@ static void child(struct spawn_plan *plan) {
         } while (n < 0 && errno == EINTR);
         if (n != 1) _exit(127);
         close(plan->gate_fd);
+        if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0) _exit(127);
     }
 
     // 1. Signals: the parent may block or ignore some; the emulator must start with the defaults.
@@ -329,6 +334,7 @@ int svirt_spawn(const svirt_spawn_request *rq, svirt_spawn_result *result) {
         return fail(result, SVIRT_SPAWN_STEP_PIPE, e);
     }
     plan.gate_fd = gate[0];
+    plan.parent = getpid();
 
     pid_t pid = fork();
     if (pid < 0) {
