@@ -50,6 +50,17 @@ int svirt_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(__NR_pidfd
 
 int svirt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+int svirt_rename_noreplace(const char *from, const char *to) {
+    if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS) return -1;
+    if (link(from, to) != 0) return -1;
+    return unlink(from);
+}
+
 int svirt_open_path(const char *path) { return open(path, O_PATH | O_CLOEXEC); }
 
 // What the child sends back when a step fails.
@@ -65,6 +76,8 @@ struct spawn_plan {
     char sockcreate_path[PATH_MAX];
     struct sockaddr_un addresses[SVIRT_SPAWN_MAX_FDS];
     int report_fd;
+    int gate_fd;  // -1: none; else the child waits here for the parent's go-ahead byte
+    pid_t parent;
     int highest_target;
 };
 
@@ -146,6 +159,22 @@ static int close_others(const int *kept, size_t count) {
 static void child(struct spawn_plan *plan) {
     const svirt_spawn_request *rq = plan->request;
     int report = plan->report_fd;
+
+    // 0. Wait until the parent has recorded this process. End-of-file (the parent died, or cancelled): exit
+    //    before anything is done, so nothing runs that no record names. The parent-death signal covers a
+    //    parent that dies while another of its children (forked by a concurrent spawn) still holds the gate's
+    //    write end; it is cleared once the parent says go, since the guest must outlive svirt.
+    if (plan->gate_fd >= 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != plan->parent) _exit(127);
+        char go = 0;
+        ssize_t n;
+        do {
+            n = read(plan->gate_fd, &go, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(127);
+        close(plan->gate_fd);
+        if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0) _exit(127);
+    }
 
     // 1. Signals: the parent may block or ignore some; the emulator must start with the defaults.
     sigset_t all;
@@ -297,20 +326,53 @@ int svirt_spawn(const svirt_spawn_request *rq, svirt_spawn_result *result) {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) return fail(result, SVIRT_SPAWN_STEP_PIPE, errno);
     plan.report_fd = pipefd[1];
+    int gate[2] = {-1, -1};
+    if (rq->spawned && pipe2(gate, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return fail(result, SVIRT_SPAWN_STEP_PIPE, e);
+    }
+    plan.gate_fd = gate[0];
+    plan.parent = getpid();
 
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
         close(pipefd[0]);
         close(pipefd[1]);
+        if (gate[0] >= 0) {
+            close(gate[0]);
+            close(gate[1]);
+        }
         return fail(result, SVIRT_SPAWN_STEP_FORK, e);
     }
     if (pid == 0) {
         close(pipefd[0]);
+        if (gate[1] >= 0) close(gate[1]);
         child(&plan);
         _exit(127);  // not reached
     }
     close(pipefd[1]);
+    if (rq->spawned) {
+        close(gate[0]);
+        int refused = rq->spawned(pid, rq->spawned_context);
+        ssize_t sent = -1;
+        if (refused == 0) {
+            do {
+                sent = write(gate[1], "g", 1);
+            } while (sent < 0 && errno == EINTR);
+        }
+        close(gate[1]);
+        if (refused != 0 || sent != 1) {
+            int e = refused != 0 ? refused : errno;
+            close(pipefd[0]);
+            int status;
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            return fail(result, SVIRT_SPAWN_STEP_SPAWNED, e);
+        }
+    }
 
     struct spawn_report report;
     size_t got = 0;

@@ -113,10 +113,12 @@ extension DomainLifecycle {
     }
 
     /// Every running row whose process is gone (or whose starting or stopping svirt process died) is shut off:
-    /// labels and owners given back, level released, the reason logged. Rows another live svirt process holds
+    /// labels and owners given back, level released, the reason logged. Files a dead svirt process was creating
+    /// for a domain that was never defined (a clone cut short) are removed. Rows another live svirt process holds
     /// are left to it. Errors never stop a reconciliation; they are logged.
     @discardableResult
     public func reconcile() async -> [Reconciled] {
+        reconcilePendingFiles()
         guard let rows = try? local.runningDomains() else { return [] }
         var out: [Reconciled] = []
         for snapshot in rows where staleReason(snapshot) != nil {

@@ -1,3 +1,4 @@
+import CSVirt
 import Foundation
 import Glibc
 import SELinux
@@ -117,26 +118,78 @@ extension DomainLifecycle {
 
     /// Copies the plan's private files (sparse: holes stay holes) and defines the clone. Any failure removes the
     /// copies made so far; nothing is defined then.
+    ///
+    /// Each copy is written to a partial file next to its destination (`.NAME.svirt-partial`) and renamed into
+    /// place (never over an existing file) only once every copy is whole; the clone is defined after the renames.
+    /// The partial files and the destinations are recorded in the registry first: when svirt is killed before
+    /// the clone is defined, the next command removes them (`reconcile`), so a copy never stays without its
+    /// clone, and a destination never holds half an image.
     public func clone(_ plan: DomainClonePlan, progress: (CloneProgress) -> Void = { _ in }) throws -> Cloned {
         if let run = try local.runningDomain(named: plan.original.name), let first = plan.copies.first {
             throw SVirtError(.state, "domain '\(plan.original.name)' is \(Self.stateName(run.state)); shut it off before "
                              + "\(first.what) is copied")
         }
+        let partial = plan.copies.map { Self.partialPath(of: $0.destination) }
+        if !plan.copies.isEmpty {
+            try local.addPendingFiles(partial + plan.copies.map(\.destination), owner: plan.clone.name, holder: holder)
+        }
         var made: [(copy: DomainClonePlan.Copy, result: SparseCopy.Result)] = []
+        var renamed: [String] = []
         do {
             for (i, c) in plan.copies.enumerated() {
-                let r = try SparseCopy.copy(from: c.source, to: c.destination) { p in
+                let r = try SparseCopy.copy(from: c.source, to: partial[i]) { p in
                     progress(CloneProgress(copy: c, index: i, count: plan.copies.count, progress: p))
                 }
                 made.append((c, r))
             }
+            for (i, c) in plan.copies.enumerated() {
+                guard svirt_rename_noreplace(partial[i], c.destination) == 0 else {
+                    let e = errno
+                    if e == EEXIST {
+                        throw SVirtError(.alreadyExists, "\(c.destination) already exists; svirt never overwrites a file with a copy")
+                    }
+                    throw SystemCallError(call: "renameat2", path: c.destination, errno: e)
+                }
+                renamed.append(c.destination)
+            }
             try define(plan.clone)
             try local.log(domain: plan.clone.name, kind: "clone", message: "cloned from '\(plan.original.name)'")
         } catch {
-            for m in made { unlink(m.copy.destination) }
+            for p in partial { unlink(p) }
+            for p in renamed { unlink(p) }
+            if !plan.copies.isEmpty { try? local.removePendingFiles(owner: plan.clone.name) }
             throw error
         }
+        if !plan.copies.isEmpty { try local.removePendingFiles(owner: plan.clone.name) }
         return Cloned(domain: plan.clone, copies: made)
+    }
+
+    /// Where the copy for `destination` is written until it is whole: a hidden file in the same directory (so the
+    /// rename stays within one filesystem).
+    static func partialPath(of destination: String) -> String {
+        let url = URL(fileURLWithPath: destination)
+        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".svirt-partial").path
+    }
+
+    /// Files a killed svirt process was creating: removed unless the domain they were for is defined (a clone
+    /// cut short leaves neither copies nor partial files), then forgotten.
+    func reconcilePendingFiles() {
+        guard let pending = try? local.pendingFiles() else { return }
+        for p in pending where p.holder != holder && !env.proc.isAlive(p.holder) {
+            let defined = ((try? local.definedDomain(named: p.owner)) ?? nil) != nil
+            var removed: [String] = []
+            if !defined {
+                for path in p.paths where unlink(path) == 0 { removed.append(path) }
+            }
+            do {
+                try local.removePendingFiles(owner: p.owner)
+                try local.log(domain: p.owner, kind: "reconcile", message: "the svirt process (pid \(p.holder.pid)) creating its "
+                              + "files is gone" + (defined ? "; the domain is defined, its files are kept"
+                                                   : "; removed \(removed.isEmpty ? "nothing" : removed.joined(separator: ", "))"))
+            } catch {
+                try? local.log(domain: p.owner, kind: "reconcile", message: "could not forget the files being created: \(error)")
+            }
+        }
     }
 
     // MARK: Edit

@@ -44,8 +44,9 @@ public enum GuestSupervisor {
     /// monitor at `qmpSocket` greets (returned connected), or the process exits (an error whose message ends with
     /// QEMU's own output, verbatim), or `timeout` passes (the process is killed).
     ///
-    /// `spawned` is called with the process as soon as it exists, before the wait, so the caller can record it
-    /// where a later svirt process finds it even if this one dies during the wait.
+    /// `spawned` is called with the process as soon as it is forked, before it executes anything, so the caller
+    /// can record it where a later svirt process finds it: the program is executed only once it returns, never
+    /// when it throws or when svirt dies first.
     public static func start(_ launch: LaunchDescription, qmpSocket: String, logFile: String,
                              timeout: Duration = .seconds(30), proc: ProcFS = ProcFS(),
                              spawned: ((ProcessIdentity) throws -> Void)? = nil) throws -> StartedGuest {
@@ -59,20 +60,24 @@ public enum GuestSupervisor {
         // A stale socket from an earlier run would make the listener's bind fail.
         if lstat(qmpSocket, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(qmpSocket) }
 
-        let pid = try ProcessLauncher.spawn(d)
+        // The child waits until `spawned` has recorded it (its start time, read before the exec, stays the same
+        // through it): a svirt killed before the record is made leaves no guest behind, the child exits unexecuted.
+        var recorded: ProcessIdentity?
+        let pid = try ProcessLauncher.spawn(d, spawned: spawned.map { record in
+            { pid in
+                guard let identity = proc.identity(of: pid) else {
+                    throw SVirtError(.launch, "\(d.executable) (pid \(pid)) vanished right after it was forked")
+                }
+                try record(identity)
+                recorded = identity
+            }
+        })
         // The child exists until it is reaped, so its start time can be read even if it already exited.
-        guard let identity = proc.identity(of: pid) else {
+        guard let identity = recorded ?? proc.identity(of: pid) else {
             _ = reap(pid, block: true)
             throw SVirtError(.launch, "\(d.executable) (pid \(pid)) vanished right after it started")
         }
         let record = GuestProcess(identity: identity, qmpSocket: qmpSocket, logFile: logFile)
-        do {
-            try spawned?(identity)
-        } catch {
-            kill(pid, SIGKILL)
-            _ = reap(pid, block: true)
-            throw error
-        }
         let deadline = ContinuousClock.now + timeout
 
         func failure(_ why: String) -> SVirtError {

@@ -7,7 +7,7 @@ public enum ProcessLauncher {
     /// The step of the spawn that failed, as the child reported it.
     public enum Step: Int32, Sendable, CaseIterable {
         case request = 1, pipe, fork, signals, setsid, execContext, socketCreateContext, listener, setgroups
-        case setgid, setuid, chdir, noNewPrivileges, landlock, descriptors, closeDescriptors, exec
+        case setgid, setuid, chdir, noNewPrivileges, landlock, descriptors, closeDescriptors, exec, spawned
 
         /// The call the step makes, for `SystemCallError.call`.
         public var call: String {
@@ -29,6 +29,7 @@ public enum ProcessLauncher {
             case .descriptors: return "dup2"
             case .closeDescriptors: return "close_range"
             case .exec: return "execve"
+            case .spawned: return "record the process"
             }
         }
 
@@ -41,9 +42,14 @@ public enum ProcessLauncher {
     /// Starts the process and returns its pid once it has exec'd. Nothing is waited for afterwards: the caller
     /// reaps it (`waitpid`) or leaves it to outlive svirt.
     ///
+    /// `spawned`, when given, is called with the pid as soon as the child exists and before it does anything:
+    /// the child executes nothing until it returns, and nothing at all when it throws (that error is rethrown) or
+    /// when svirt dies before it returns. A caller that records the process there never leaves a program
+    /// running that its records do not name.
+    ///
     /// Throws `SVirtError` (`.confinement` when a confinement step failed, `.launch` otherwise) whose `cause`
     /// is a `SystemCallError` naming the step's call, its path and errno.
-    public static func spawn(_ d: LaunchDescription) throws -> Int32 {
+    public static func spawn(_ d: LaunchDescription, spawned: ((Int32) throws -> Void)? = nil) throws -> Int32 {
         var opened: [Int32] = []
         defer { for fd in opened { close(fd) } }
 
@@ -117,10 +123,26 @@ public enum ProcessLauncher {
         rq.fds = arena.array(mappings)
         rq.fd_count = mappings.count
         rq.new_session = d.newSession ? 1 : 0
+        let callback = spawned.map(SpawnedCallback.init)
+        if let callback {
+            rq.spawned = { pid, context in
+                guard let context else { return EINVAL }
+                let box = Unmanaged<SpawnedCallback>.fromOpaque(context).takeUnretainedValue()
+                do {
+                    try box.body(pid)
+                    return 0
+                } catch {
+                    box.error = error
+                    return ECANCELED
+                }
+            }
+            rq.spawned_context = Unmanaged.passUnretained(callback).toOpaque()
+        }
         var result = svirt_spawn_result()
-        let rc = svirt_spawn(&rq, &result)
+        let rc = withExtendedLifetime(callback) { svirt_spawn(&rq, &result) }
         withExtendedLifetime(ruleset) {}
         if rc == 0 { return result.pid }
+        if let error = callback?.error { throw error }
         let step = Step(rawValue: result.step) ?? .fork
         throw launchError(d, step, path: path(of: step, d), errno: result.error)
     }
@@ -182,6 +204,13 @@ public enum ProcessLauncher {
         }
         return SVirtError(step.isConfinement ? .confinement : .launch, message, cause: cause)
     }
+}
+
+/// The caller's `spawned` closure, reached from the C callback through its context pointer.
+private final class SpawnedCallback {
+    let body: (Int32) throws -> Void
+    var error: (any Error)?
+    init(_ body: @escaping (Int32) throws -> Void) { self.body = body }
 }
 
 /// C memory for one spawn request: strings and arrays that stay put until `free()`.

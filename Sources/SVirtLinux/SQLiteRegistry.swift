@@ -136,6 +136,18 @@ public final class SQLiteRegistry: LevelRegistry {
                     probed_at REAL NOT NULL);
                 """)
         }
+        m.registerMigration("v4-pending-files") { db in
+            // Files an svirt process is creating (a clone's copies): removed by the next command when that
+            // process died before the domain they belong to was defined.
+            try db.execute(sql: """
+                CREATE TABLE pending_file (
+                    path TEXT PRIMARY KEY NOT NULL,
+                    owner TEXT NOT NULL,
+                    holder_pid INTEGER NOT NULL,
+                    holder_start INTEGER NOT NULL,
+                    created_at REAL NOT NULL);
+                """)
+        }
         return m
     }
 

@@ -62,6 +62,33 @@ import Testing
         #expect((error.cause as? SystemCallError)?.call == "write attr/exec")
     }
 
+    @Test("the child executes nothing before spawned has returned, and nothing at all when it throws")
+    func spawnedGate() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let d = shell("touch \"$1\"", in: dir, dir.file("ran"))
+        struct Refused: Error {}
+        var seen: Int32 = 0
+        #expect(throws: Refused.self) {
+            try ProcessLauncher.spawn(d) { pid in
+                seen = pid
+                throw Refused()
+            }
+        }
+        // The child was forked, waited, exited unexecuted and was reaped.
+        #expect(seen > 0 && kill(seen, 0) != 0)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("ran")))
+
+        var ranBefore = true
+        let pid = try ProcessLauncher.spawn(d) { _ in
+            usleep(100_000)
+            ranBefore = FileManager.default.fileExists(atPath: dir.file("ran"))
+        }
+        #expect(waitExit(pid) == 0)
+        #expect(!ranBefore, "the program ran before spawned returned")
+        #expect(FileManager.default.fileExists(atPath: dir.file("ran")))
+    }
+
     @Test("an exec failure reports execve and ENOENT")
     func execFailure() throws {
         let d = LaunchDescription(executable: "/nonexistent/qemu-system-x86_64")

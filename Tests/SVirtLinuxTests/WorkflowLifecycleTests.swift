@@ -50,6 +50,31 @@ struct WorkflowLifecycleTests {
         #expect { try lifecycle.planClone(name: "nope", newName: "x") } throws: { ($0 as? SVirtError)?.code == .notFound }
     }
 
+    @Test("files a dead svirt process was creating are removed by the next reconciliation unless their domain was defined; a live one's are left")
+    func pendingFilesReconciled() async throws {
+        let dir = try TemporaryDirectory("svirt-wf")
+        defer { dir.remove() }
+        let lifecycle = try makeLifecycle(dir)
+        // A pid above pid_max is never alive.
+        let dead = ProcessIdentity(pid: 4_194_305, startTime: 1)
+        let cutShort = [dir.file(".c.img.svirt-partial"), dir.file("c.img")]
+        let finished = [dir.file("d.img")]
+        let live = [dir.file(".e.img.svirt-partial")]
+        for f in cutShort + finished + live { #expect(FileManager.default.createFile(atPath: f, contents: Data("x".utf8))) }
+        try lifecycle.local.addPendingFiles(cutShort, owner: "never-defined", holder: dead)
+        try lifecycle.local.addPendingFiles(finished, owner: "defined", holder: dead)
+        try lifecycle.local.addPendingFiles(live, owner: "in-progress", holder: lifecycle.holder)
+        #expect { try lifecycle.local.addPendingFiles([cutShort[1]], owner: "other", holder: lifecycle.holder) } throws: {
+            ($0 as? SVirtError)?.code == .state
+        }
+        _ = try lifecycle.importDomain(ImportedDomain(name: "defined", disks: [.init(path: finished[0])]))
+
+        _ = await lifecycle.reconcile()
+        #expect(cutShort.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        #expect(FileManager.default.fileExists(atPath: finished[0]) && FileManager.default.fileExists(atPath: live[0]))
+        #expect(try lifecycle.local.pendingFiles().map(\.owner) == ["in-progress"])
+    }
+
     @Test("checkEdit: unchanged text (an editor's final newline aside) is nil, bad XML and a label the policy rejects throw, a good edit is returned",
           .enabled(if: FileManager.default.fileExists(atPath: "/etc/selinux/default/policy/policy.33"), "needs the Debian policy"))
     func checkEdit() throws {

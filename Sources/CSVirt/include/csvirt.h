@@ -93,7 +93,11 @@ int svirt_landlock_add_port_rule(int ruleset_fd, uint64_t allowed_access, uint64
 
 // ---- The fork-to-exec spawn -------------------------------------------------------------------------------
 //
-// svirt_spawn forks. The child applies, in this order, each step the request asks for, then execve()s:
+// svirt_spawn forks. With a `spawned` callback the child first waits for the parent: the callback gets the pid
+// (to record it where another process finds it) and, once it returns 0, the child goes on; when it returns
+// nonzero, or the parent dies before it returns (the child reads end-of-file), the child exits with 127 and
+// nothing is executed. So no program runs that the caller has not recorded. Then the child applies, in this
+// order, each step the request asks for, and execve()s:
 //   1. reset signal dispositions to default and unblock all signals;
 //   2. setsid() (new_session);
 //   3. write exec_context to <procroot>/thread-self/attr/exec;
@@ -130,6 +134,7 @@ enum {
     SVIRT_SPAWN_STEP_FDS = 15,
     SVIRT_SPAWN_STEP_CLOSE_FDS = 16,
     SVIRT_SPAWN_STEP_EXEC = 17,
+    SVIRT_SPAWN_STEP_SPAWNED = 18,      // the spawned callback refused (parent side; error: what it returned)
 };
 
 // The most descriptors (mappings plus listeners) a child can be given.
@@ -166,6 +171,10 @@ typedef struct svirt_spawn_request {
     const svirt_fd_mapping *fds;
     size_t fd_count;
     int new_session;          // nonzero: setsid()
+    // NULL: none. Called in the parent with the child's pid before the child does anything; 0 lets it go on,
+    // an errno cancels the spawn (the child exits unexecuted and is reaped).
+    int (*spawned)(pid_t pid, void *context);
+    void *spawned_context;
 } svirt_spawn_request;
 
 typedef struct svirt_spawn_result {
@@ -184,6 +193,10 @@ int svirt_pidfd_send_signal(int pidfd, int sig);
 
 // pipe2(fds, O_CLOEXEC).
 int svirt_pipe_cloexec(int fds[2]);
+
+// Renames `from` to `to` only if `to` does not exist (renameat2 RENAME_NOREPLACE; where the filesystem lacks it,
+// link then unlink). 0, or -1 with errno (EEXIST when `to` exists).
+int svirt_rename_noreplace(const char *from, const char *to);
 
 // The session id of a process (getsid).
 pid_t svirt_getsid(pid_t pid);
