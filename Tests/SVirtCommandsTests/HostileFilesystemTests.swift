@@ -148,33 +148,42 @@ struct HostileFilesystemTests {
         try h.expectPristine("after destroy with space again")
     }
 
+    /// Runs `command` once for each amount of free space on the state filesystem, from none up in 4 KiB steps, until
+    /// it succeeds; `prepare` readies the VM before each run. After each failure the space comes back, `svirt list`
+    /// reconciles, and `afterFailure` checks what is left. Returns the failing points and the space that sufficed.
+    func atEveryFullness(_ h: Host, _ command: [String], prepare: () throws -> Void,
+                         afterFailure: (CLIResult, String) throws -> Void) throws -> (failures: Int, succeededAt: UInt64?) {
+        var failures = 0
+        for leaving in stride(from: UInt64(0), through: 1 << 20, by: 4096) {
+            try h.reset()
+            try prepare()
+            try h.fill(leaving: leaving)
+            let r = try h.svirtHere(command)
+            h.unfill()
+            let when = "\(command[0]) with \(leaving) bytes free"
+            if r.status == 0 { return (failures, leaving) }
+            failures += 1
+            #expect(!r.stderr.contains("move it aside"), "\(when): called the registry damaged: \(r.stderr)")
+            let list = try h.svirtHere(["list", "--all"])
+            #expect(list.status == 0, "list after the \(when): \(list.stderr)")
+            try afterFailure(r, when)
+        }
+        return (failures, nil)
+    }
+
     @Test("the state directory runs out of space at every point of a start in turn: each failed start is given back by the next command once there is space, and no message calls the registry damaged")
     func fullAtEveryPointOfStart() throws {
         let h = try Host()
         try h.reset()
         #expect(try h.svirtHere(["define", "\(h.dir)/\(h.name).xml"]).status == 0)
-        var failures = 0
-        var succeededAt: UInt64?
-        for leaving in stride(from: UInt64(0), through: 1 << 20, by: 4096) {
-            try h.reset()
-            try h.fill(leaving: leaving)
-            let r = try h.svirtHere(["start", h.name, "--stand-in"])
-            h.unfill()
-            if r.status == 0 {
-                succeededAt = leaving
-                #expect(try h.svirtHere(["destroy", h.name]).status == 0)
-                try h.expectPristine("after the first start with \(leaving) bytes free")
-                break
-            }
-            failures += 1
-            #expect(r.stderr.contains("is full") || r.stderr.contains("No space left"), "\(leaving) bytes free: \(r.stderr)")
-            #expect(!r.stderr.contains("move it aside"), "\(leaving) bytes free: called the registry damaged: \(r.stderr)")
-            // The next command reconciles whatever the failed start left (a row it could not remove).
-            let list = try h.svirtHere(["list", "--all"])
-            #expect(list.status == 0, "list after the start with \(leaving) bytes free: \(list.stderr)")
-            #expect(try h.state(of: h.name) == "shut off", "\(leaving) bytes free")
-            try h.expectPristine("after a start with \(leaving) bytes free")
+        let (failures, succeededAt) = try atEveryFullness(h, ["start", h.name, "--stand-in"], prepare: {}) { r, when in
+            #expect(r.stderr.contains("is full") || r.stderr.contains("No space left"), "\(when): \(r.stderr)")
+            // The next command reconciled whatever the failed start left (a row it could not remove).
+            #expect(try h.state(of: h.name) == "shut off", "\(when)")
+            try h.expectPristine("after a \(when)")
         }
+        #expect(try h.svirtHere(["destroy", h.name]).status == 0)
+        try h.expectPristine("after the first whole start")
         #expect(succeededAt != nil, "no start succeeded with up to 1 MiB free")
         #expect(failures >= 3, "only \(failures) failing points")
         print("a start failed for space at \(failures) points; it first succeeded with \(succeededAt ?? 0) bytes free")
@@ -185,32 +194,19 @@ struct HostileFilesystemTests {
         let h = try Host()
         try h.reset()
         #expect(try h.svirtHere(["define", "\(h.dir)/\(h.name).xml"]).status == 0)
-        var failures = 0
-        var succeededAt: UInt64?
-        for leaving in stride(from: UInt64(0), through: 1 << 20, by: 4096) {
-            try h.reset()
+        let (failures, succeededAt) = try atEveryFullness(h, ["destroy", h.name], prepare: {
             let started = try h.svirtHere(["start", h.name, "--stand-in"])
             #expect(started.status == 0, "start: \(started.stderr)")
-            try h.fill(leaving: leaving)
-            let r = try h.svirtHere(["destroy", h.name])
-            h.unfill()
-            if r.status == 0 {
-                succeededAt = leaving
-                try h.expectPristine("after the first destroy with \(leaving) bytes free")
-                break
-            }
-            failures += 1
-            #expect(!r.stderr.contains("move it aside"), "\(leaving) bytes free: called the registry damaged: \(r.stderr)")
-            let list = try h.svirtHere(["list", "--all"])
-            #expect(list.status == 0, "list after the destroy with \(leaving) bytes free: \(list.stderr)")
+        }) { _, when in
             // Whatever the registry says is what the files show.
             if try h.state(of: h.name) == "running" {
-                try h.expectLabelledForVM("a destroy with \(leaving) bytes free left it running")
+                try h.expectLabelledForVM("a \(when) left it running")
                 let again = try h.svirtHere(["destroy", h.name])
                 #expect(again.status == 0, "destroy with space again: \(again.stderr)")
             }
-            try h.expectPristine("after a destroy with \(leaving) bytes free and the next commands")
+            try h.expectPristine("after a \(when) and the next commands")
         }
+        try h.expectPristine("after the first whole destroy")
         #expect(succeededAt != nil, "no destroy succeeded with up to 1 MiB free")
         #expect(failures >= 3, "only \(failures) failing points")
         print("a destroy failed for space at \(failures) points; it first succeeded with \(succeededAt ?? 0) bytes free")
